@@ -1,0 +1,238 @@
+//! Errors: what an engine reports ([`EngineError`]) and what a step returns to Lambda
+//! ([`RotationError`], mapped to the runtime's `Diagnostic` so CloudWatch shows a useful
+//! `errorType`). Messages name the secret, the step and the cause, and say what to do; they
+//! never contain a password (engine messages are scrubbed of every known password as well).
+
+use crate::secret::{DbSecret, SecretFormatError};
+use lambda_runtime::Diagnostic;
+use secrecy::ExposeSecret;
+
+/// A failure talking to the database, by cause.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    /// The server could not be reached (DNS, refused, timeout, closed).
+    #[error("cannot reach the database at {endpoint}: {detail}")]
+    Network {
+        /// `host:port`.
+        endpoint: String,
+        /// The cause.
+        detail: String,
+    },
+    /// TLS could not be established or the certificate did not verify.
+    #[error("TLS with the database at {endpoint} failed: {detail}")]
+    Tls {
+        /// `host:port`.
+        endpoint: String,
+        /// The cause.
+        detail: String,
+    },
+    /// The server rejected the user name or password.
+    #[error("the database rejected the login of user '{user}': {detail}")]
+    Authentication {
+        /// The user.
+        user: String,
+        /// The server's words.
+        detail: String,
+    },
+    /// Logged in, but the user may not do what was asked.
+    #[error("user '{user}' lacks a privilege: {detail}")]
+    Permission {
+        /// The user.
+        user: String,
+        /// The server's words.
+        detail: String,
+    },
+    /// The request cannot be carried out as given (for example a user name over the limit).
+    #[error("{0}")]
+    Refused(String),
+    /// Any other error from the database.
+    #[error("the database answered with an error: {0}")]
+    Database(String),
+}
+
+impl EngineError {
+    /// The Lambda `errorType` of this cause.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EngineError::Network { .. } => "NetworkError",
+            EngineError::Tls { .. } => "TlsError",
+            EngineError::Authentication { .. } => "AuthenticationError",
+            EngineError::Permission { .. } => "PermissionError",
+            EngineError::Refused(_) => "BadSecret",
+            EngineError::Database(_) => "DatabaseError",
+        }
+    }
+
+    /// What a person can do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            EngineError::Network { .. } => {
+                "check the host and port in the secret, and that the function's subnets and security groups can reach the database"
+            }
+            EngineError::Tls { .. } => {
+                "check the server certificate, or give the CA that signed it in CA_BUNDLE (or with `cargo xtask dist --ca-bundle`); set \"ssl\": false in the secret only if the connection may be plaintext"
+            }
+            EngineError::Authentication { .. } => {
+                "check that the user exists and that the secret's password is the user's current password"
+            }
+            EngineError::Permission { .. } => {
+                "grant the user the privilege named above, or use credentials that have it"
+            }
+            EngineError::Refused(_) => "change the secret as described above",
+            EngineError::Database(_) => "see the database's message above",
+        }
+    }
+
+    /// Whether the server said the credentials are wrong (as opposed to unreachable).
+    pub fn is_authentication(&self) -> bool {
+        matches!(self, EngineError::Authentication { .. })
+    }
+
+    /// Replace every occurrence of any of these secrets' passwords with `*****`: a safety net
+    /// for server messages that echo a statement.
+    pub fn scrubbed(self, secrets: &[&DbSecret]) -> EngineError {
+        let scrub = |mut text: String| {
+            for s in secrets {
+                let pw = s.password.expose_secret();
+                if !pw.is_empty() && text.contains(pw) {
+                    text = text.replace(pw, "*****");
+                }
+            }
+            text
+        };
+        match self {
+            EngineError::Network { endpoint, detail } => EngineError::Network {
+                endpoint,
+                detail: scrub(detail),
+            },
+            EngineError::Tls { endpoint, detail } => EngineError::Tls {
+                endpoint,
+                detail: scrub(detail),
+            },
+            EngineError::Authentication { user, detail } => EngineError::Authentication {
+                user,
+                detail: scrub(detail),
+            },
+            EngineError::Permission { user, detail } => EngineError::Permission {
+                user,
+                detail: scrub(detail),
+            },
+            EngineError::Refused(m) => EngineError::Refused(scrub(m)),
+            EngineError::Database(m) => EngineError::Database(scrub(m)),
+        }
+    }
+}
+
+/// Why a step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RotationError {
+    /// The secret has rotation turned off.
+    #[error("Secret {arn} is not enabled for rotation")]
+    RotationNotEnabled {
+        /// Secret ARN.
+        arn: String,
+    },
+    /// The token is not a version of the secret.
+    #[error("Secret version {token} has no stage for rotation of secret {arn}.")]
+    NoStage {
+        /// The token.
+        token: String,
+        /// Secret ARN.
+        arn: String,
+    },
+    /// The token is a version, but not AWSPENDING.
+    #[error("Secret version {token} not set as AWSPENDING for rotation of secret {arn}.")]
+    NotPending {
+        /// The token.
+        token: String,
+        /// Secret ARN.
+        arn: String,
+    },
+    /// The step is none of the four.
+    #[error("Invalid step parameter {step} for secret {arn}")]
+    InvalidStep {
+        /// The step given.
+        step: String,
+        /// Secret ARN.
+        arn: String,
+    },
+    /// A secret's JSON cannot be used.
+    #[error("{step} for secret {arn}: the {label} version is unusable: {source}")]
+    BadSecret {
+        /// Secret ARN (or the admin secret's ARN).
+        arn: String,
+        /// The step.
+        step: &'static str,
+        /// Which version: AWSCURRENT, AWSPENDING, or the admin secret.
+        label: String,
+        /// What is wrong.
+        source: SecretFormatError,
+    },
+    /// AWSPENDING does not describe the same database account as AWSCURRENT.
+    #[error("{step} for secret {arn}: AWSPENDING does not match AWSCURRENT: {problem}. Nothing was changed. If AWSPENDING was edited by hand, cancel the rotation (remove the AWSPENDING label) and start it again")]
+    ConfusedDeputy {
+        /// Secret ARN.
+        arn: String,
+        /// The step.
+        step: &'static str,
+        /// What differs.
+        problem: String,
+    },
+    /// The database failed for one set of credentials.
+    #[error("{step} for secret {arn}: with the {credential} credentials, {source}; {hint}", hint = source.hint())]
+    Database {
+        /// Secret ARN.
+        arn: String,
+        /// The step.
+        step: &'static str,
+        /// Whose credentials: AWSCURRENT, AWSPENDING, AWSPREVIOUS or admin.
+        credential: String,
+        /// The cause.
+        source: EngineError,
+    },
+    /// A Secrets Manager call failed.
+    #[error("{step} for secret {arn}: Secrets Manager {operation} failed: {detail}. Check the function's IAM permissions and network path to Secrets Manager")]
+    SecretsManager {
+        /// Secret ARN or id.
+        arn: String,
+        /// The step.
+        step: &'static str,
+        /// The API operation.
+        operation: &'static str,
+        /// The SDK's description.
+        detail: String,
+    },
+    /// The secret has no AWSCURRENT version to rotate from.
+    #[error("{step} for secret {arn}: the secret has no AWSCURRENT version; store the initial credentials first")]
+    NoCurrentVersion {
+        /// Secret ARN.
+        arn: String,
+        /// The step.
+        step: &'static str,
+    },
+}
+
+impl RotationError {
+    /// The Lambda `errorType`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RotationError::RotationNotEnabled { .. } => "RotationNotEnabled",
+            RotationError::NoStage { .. }
+            | RotationError::NotPending { .. }
+            | RotationError::InvalidStep { .. } => "InvalidRequest",
+            RotationError::BadSecret { .. } | RotationError::NoCurrentVersion { .. } => "BadSecret",
+            RotationError::ConfusedDeputy { .. } => "ConfusedDeputy",
+            RotationError::Database { source, .. } => source.kind(),
+            RotationError::SecretsManager { .. } => "SecretsManagerError",
+        }
+    }
+}
+
+impl From<RotationError> for Diagnostic {
+    fn from(e: RotationError) -> Diagnostic {
+        Diagnostic {
+            error_type: e.kind().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}

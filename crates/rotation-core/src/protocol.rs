@@ -1,0 +1,446 @@
+//! The rotation: the handler gate, then one of the four steps.
+//!
+//! Every step can run again after a crash, a timeout or a retry, and ends in the same state.
+//! The confused-deputy checks (AWSPENDING names the same account as AWSCURRENT) come before any
+//! shortcut and before any change to the database.
+
+use crate::config::{Config, Strategy};
+use crate::engine::{Engine, SetAlternate, SetPassword};
+use crate::error::{EngineError, RotationError};
+use crate::event::{RotationEvent, Step};
+use crate::secret::{DbSecret, alternate_username};
+use crate::store::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Described, SecretStore, StoreError};
+use std::time::Instant;
+use tracing::{Instrument, error, info, info_span, warn};
+
+/// An engine, a Secrets Manager client and the settings: everything a step needs.
+pub struct Rotator<E> {
+    engine: E,
+    store: SecretStore,
+    config: Config,
+}
+
+/// The facts of one invocation that every step and error needs.
+struct Cx<'a> {
+    secret_id: &'a str,
+    arn: String,
+    token: &'a str,
+    step: Step,
+    described: Described,
+    rotation_token: Option<&'a str>,
+}
+
+impl Cx<'_> {
+    fn sm(&self, e: StoreError) -> RotationError {
+        RotationError::SecretsManager {
+            arn: self.arn.clone(),
+            step: self.step.as_str(),
+            operation: e.operation,
+            detail: e.detail,
+        }
+    }
+
+    fn db(&self, credential: &str, e: EngineError, known: &[&DbSecret]) -> RotationError {
+        RotationError::Database {
+            arn: self.arn.clone(),
+            step: self.step.as_str(),
+            credential: credential.to_owned(),
+            source: e.scrubbed(known),
+        }
+    }
+
+    fn deputy(&self, problem: String) -> RotationError {
+        RotationError::ConfusedDeputy {
+            arn: self.arn.clone(),
+            step: self.step.as_str(),
+            problem,
+        }
+    }
+}
+
+impl<E: Engine> Rotator<E> {
+    /// Put the parts together.
+    pub fn new(engine: E, store: SecretStore, config: Config) -> Rotator<E> {
+        Rotator {
+            engine,
+            store,
+            config,
+        }
+    }
+
+    /// Handle one event, with a log line at the end that says how it went and how long it took.
+    pub async fn handle(&self, event: &RotationEvent) -> Result<(), RotationError> {
+        let span = info_span!(
+            "rotation",
+            secret_arn = %event.inner.secret_id,
+            step = %event.inner.step,
+            token = %event.inner.client_request_token,
+            strategy = self.config.strategy.as_str(),
+        );
+        async {
+            let started = Instant::now();
+            let result = self.dispatch(event).await;
+            let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+            match &result {
+                Ok(()) => info!(duration_ms, "step finished"),
+                Err(e) => error!(duration_ms, error_type = e.kind(), error = %e, "step failed"),
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn dispatch(&self, event: &RotationEvent) -> Result<(), RotationError> {
+        let secret_id = event.inner.secret_id.as_str();
+        let token = event.inner.client_request_token.as_str();
+        let step_name = event.inner.step.as_str();
+        let described = self.store.describe(secret_id).await.map_err(|e| {
+            RotationError::SecretsManager {
+                arn: secret_id.to_owned(),
+                step: "handler",
+                operation: e.operation,
+                detail: e.detail,
+            }
+        })?;
+        let arn = described.arn.clone();
+        if described.rotation_enabled == Some(false) {
+            return Err(RotationError::RotationNotEnabled { arn });
+        }
+        let Some(labels) = described.stages.get(token) else {
+            return Err(RotationError::NoStage {
+                token: token.to_owned(),
+                arn,
+            });
+        };
+        if labels.iter().any(|l| l == AWSCURRENT) {
+            info!("version is already AWSCURRENT; nothing to do");
+            return Ok(());
+        }
+        if !labels.iter().any(|l| l == AWSPENDING) {
+            return Err(RotationError::NotPending {
+                token: token.to_owned(),
+                arn,
+            });
+        }
+        let Some(step) = Step::parse(step_name) else {
+            return Err(RotationError::InvalidStep {
+                step: step_name.to_owned(),
+                arn,
+            });
+        };
+        let cx = Cx {
+            secret_id,
+            arn,
+            token,
+            step,
+            described,
+            rotation_token: event.rotation_token.as_deref(),
+        };
+        match step {
+            Step::Create => self.create(&cx).await,
+            Step::Set => match self.config.strategy {
+                Strategy::SingleUser => self.set_single(&cx).await,
+                Strategy::AlternatingUsers => self.set_alternating(&cx).await,
+            },
+            Step::Test => self.test(&cx).await,
+            Step::Finish => self.finish(&cx).await,
+        }
+    }
+
+    /// Fetch and parse a version of the rotated secret.
+    async fn load(&self, cx: &Cx<'_>, stage: &str, version: Option<&str>) -> Result<Option<DbSecret>, RotationError> {
+        let Some(json) = self
+            .store
+            .get(cx.secret_id, stage, version)
+            .await
+            .map_err(|e| cx.sm(e))?
+        else {
+            return Ok(None);
+        };
+        DbSecret::parse(&json, &self.engine.rules())
+            .map(Some)
+            .map_err(|source| RotationError::BadSecret {
+                arn: cx.arn.clone(),
+                step: cx.step.as_str(),
+                label: stage.to_owned(),
+                source,
+            })
+    }
+
+    async fn current(&self, cx: &Cx<'_>) -> Result<DbSecret, RotationError> {
+        self.load(cx, AWSCURRENT, None)
+            .await?
+            .ok_or_else(|| RotationError::NoCurrentVersion {
+                arn: cx.arn.clone(),
+                step: cx.step.as_str(),
+            })
+    }
+
+    async fn pending(&self, cx: &Cx<'_>) -> Result<DbSecret, RotationError> {
+        self.load(cx, AWSPENDING, Some(cx.token))
+            .await?
+            .ok_or_else(|| RotationError::SecretsManager {
+                arn: cx.arn.clone(),
+                step: cx.step.as_str(),
+                operation: "GetSecretValue",
+                detail: format!(
+                    "version {} has no value yet; run createSecret first (rotate the secret again)",
+                    cx.token
+                ),
+            })
+    }
+
+    /// The admin secret named by `masterarn`, completed with the rotated secret's host and port.
+    async fn admin(&self, cx: &Cx<'_>, rotated: &DbSecret, masterarn: &str) -> Result<DbSecret, RotationError> {
+        let bad = |problem: String| RotationError::BadSecret {
+            arn: masterarn.to_owned(),
+            step: cx.step.as_str(),
+            label: "admin (masterarn)".into(),
+            source: crate::secret::SecretFormatError::Invalid {
+                key: "masterarn",
+                expected: problem,
+            },
+        };
+        let json = self
+            .store
+            .get(masterarn, AWSCURRENT, None)
+            .await
+            .map_err(|e| cx.sm(e))?
+            .ok_or_else(|| bad("names a secret that has no AWSCURRENT value".into()))?;
+        DbSecret::parse_master(&json, rotated).map_err(|source| RotationError::BadSecret {
+            arn: masterarn.to_owned(),
+            step: cx.step.as_str(),
+            label: "admin (masterarn)".into(),
+            source,
+        })
+    }
+
+    fn pending_username(&self, current: &DbSecret) -> String {
+        match self.config.strategy {
+            Strategy::SingleUser => current.username.clone(),
+            Strategy::AlternatingUsers => alternate_username(&current.username),
+        }
+    }
+
+    fn masterarn<'s>(&self, cx: &Cx<'_>, current: &'s DbSecret) -> Result<&'s str, RotationError> {
+        current
+            .masterarn
+            .as_deref()
+            .ok_or_else(|| RotationError::BadSecret {
+                arn: cx.arn.clone(),
+                step: cx.step.as_str(),
+                label: AWSCURRENT.into(),
+                source: crate::secret::SecretFormatError::Invalid {
+                    key: "masterarn",
+                    expected: "is required for alternating-users rotation: add the ARN of a secret with admin credentials".into(),
+                },
+            })
+    }
+
+    /// createSecret: store a new AWSPENDING version unless it already has a value.
+    async fn create(&self, cx: &Cx<'_>) -> Result<(), RotationError> {
+        let current = self.current(cx).await?;
+        if self
+            .store
+            .get(cx.secret_id, AWSPENDING, Some(cx.token))
+            .await
+            .map_err(|e| cx.sm(e))?
+            .is_some()
+        {
+            info!("AWSPENDING already has a value; nothing to do");
+            return Ok(());
+        }
+        let username = self.pending_username(&current);
+        if self.config.strategy == Strategy::AlternatingUsers {
+            self.masterarn(cx, &current)?;
+            self.engine
+                .check_username(&current, &username)
+                .await
+                .map_err(|e| cx.db(AWSCURRENT, e, &[&current]))?;
+        }
+        let password = self
+            .store
+            .random_password(&self.config.password)
+            .await
+            .map_err(|e| cx.sm(e))?;
+        let pending = current.with_credentials(&username, password);
+        self.store
+            .put_pending(cx.secret_id, cx.token, &pending.to_secret_string(), cx.rotation_token)
+            .await
+            .map_err(|e| cx.sm(e))?;
+        info!(username = %pending.username, "stored the new AWSPENDING version");
+        Ok(())
+    }
+
+    /// AWSPENDING must name the expected user on the same host, port and engine.
+    fn check_deputy(&self, cx: &Cx<'_>, current: &DbSecret, pending: &DbSecret) -> Result<(), RotationError> {
+        let expected = self.pending_username(current);
+        if pending.username != expected {
+            return Err(cx.deputy(format!(
+                "AWSPENDING names user '{}', but this {} rotation of user '{}' expects '{expected}'",
+                pending.username,
+                self.config.strategy.as_str(),
+                current.username
+            )));
+        }
+        if !pending.host.eq_ignore_ascii_case(&current.host) {
+            return Err(cx.deputy(format!(
+                "AWSPENDING names host '{}', AWSCURRENT '{}'",
+                pending.host, current.host
+            )));
+        }
+        if pending.port != current.port {
+            return Err(cx.deputy(format!(
+                "AWSPENDING names port {}, AWSCURRENT {}",
+                pending.port, current.port
+            )));
+        }
+        if !pending.engine.eq_ignore_ascii_case(&current.engine) {
+            return Err(cx.deputy(format!(
+                "AWSPENDING names engine '{}', AWSCURRENT '{}'",
+                pending.engine, current.engine
+            )));
+        }
+        Ok(())
+    }
+
+    /// setSecret, single user: the user's password becomes AWSPENDING's.
+    async fn set_single(&self, cx: &Cx<'_>) -> Result<(), RotationError> {
+        let current = self.current(cx).await?;
+        let pending = self.pending(cx).await?;
+        self.check_deputy(cx, &current, &pending)?;
+        let known = [&current, &pending];
+
+        // Who can log in now? AWSCURRENT, or an AWSPREVIOUS of the same account when a
+        // crashed rotation already moved AWSCURRENT but the database kept the older password.
+        let login = match self.engine.check_login(&current).await {
+            Ok(()) => Some(current.clone()),
+            Err(e) if e.is_authentication() => {
+                warn!(error = %e.scrubbed(&known), "AWSCURRENT cannot log in; trying AWSPREVIOUS");
+                self.previous_login(cx, &current).await?
+            }
+            Err(e) => return Err(cx.db(AWSCURRENT, e, &known)),
+        };
+
+        // Pending already works: an earlier run of this step got through.
+        match self.engine.check_login(&pending).await {
+            Ok(()) => {
+                info!("AWSPENDING already logs in; nothing to do");
+                return Ok(());
+            }
+            Err(e) if e.is_authentication() => {}
+            Err(e) => return Err(cx.db(AWSPENDING, e, &known)),
+        }
+        let Some(login) = login else {
+            return Err(cx.db(
+                "AWSCURRENT and AWSPREVIOUS",
+                EngineError::Authentication {
+                    user: current.username.clone(),
+                    detail: "neither the AWSCURRENT nor the AWSPREVIOUS password logs in, and AWSPENDING does not either".into(),
+                },
+                &known,
+            ));
+        };
+        let admin = match (&current.masterarn, self.engine.single_user_uses_admin()) {
+            (Some(arn), true) => Some(self.admin(cx, &current, arn).await?),
+            _ => None,
+        };
+        let mut all = vec![&current, &pending, &login];
+        all.extend(admin.as_ref());
+        self.engine
+            .set_password(SetPassword {
+                login: &login,
+                current: &current,
+                pending: &pending,
+                admin: admin.as_ref(),
+            })
+            .await
+            .map_err(|e| {
+                let who = if admin.is_some() { "admin (masterarn)" } else { AWSCURRENT };
+                cx.db(who, e, &all)
+            })?;
+        info!(user = %pending.username, "the database accepts the AWSPENDING password");
+        Ok(())
+    }
+
+    /// AWSPREVIOUS, if it names the same user, host and port and logs in.
+    async fn previous_login(&self, cx: &Cx<'_>, current: &DbSecret) -> Result<Option<DbSecret>, RotationError> {
+        if cx.described.version_with(AWSPREVIOUS).is_none() {
+            return Ok(None);
+        }
+        let Some(previous) = self.load(cx, AWSPREVIOUS, None).await? else {
+            return Ok(None);
+        };
+        if previous.username != current.username
+            || !previous.host.eq_ignore_ascii_case(&current.host)
+            || previous.port != current.port
+        {
+            warn!("AWSPREVIOUS names another account; not using it");
+            return Ok(None);
+        }
+        match self.engine.check_login(&previous).await {
+            Ok(()) => Ok(Some(previous)),
+            Err(e) if e.is_authentication() => Ok(None),
+            Err(e) => Err(cx.db(AWSPREVIOUS, e, &[current, &previous])),
+        }
+    }
+
+    /// setSecret, alternating users: the other user gets AWSPENDING's password.
+    async fn set_alternating(&self, cx: &Cx<'_>) -> Result<(), RotationError> {
+        let current = self.current(cx).await?;
+        let pending = self.pending(cx).await?;
+        self.check_deputy(cx, &current, &pending)?;
+        let masterarn = self.masterarn(cx, &current)?;
+        let known = [&current, &pending];
+        self.engine
+            .check_login(&current)
+            .await
+            .map_err(|e| cx.db(AWSCURRENT, e, &known))?;
+        match self.engine.check_login(&pending).await {
+            Ok(()) => {
+                info!("AWSPENDING already logs in; nothing to do");
+                return Ok(());
+            }
+            Err(e) if e.is_authentication() => {}
+            Err(e) => return Err(cx.db(AWSPENDING, e, &known)),
+        }
+        let admin = self.admin(cx, &current, masterarn).await?;
+        self.engine
+            .check_username(&current, &pending.username)
+            .await
+            .map_err(|e| cx.db(AWSCURRENT, e, &known))?;
+        self.engine
+            .set_alternate(SetAlternate {
+                admin: &admin,
+                current: &current,
+                pending: &pending,
+            })
+            .await
+            .map_err(|e| cx.db("admin (masterarn)", e, &[&current, &pending, &admin]))?;
+        info!(user = %pending.username, "the alternate user accepts the AWSPENDING password");
+        Ok(())
+    }
+
+    /// testSecret: AWSPENDING logs in.
+    async fn test(&self, cx: &Cx<'_>) -> Result<(), RotationError> {
+        let pending = self.pending(cx).await?;
+        self.engine
+            .check_login(&pending)
+            .await
+            .map_err(|e| cx.db(AWSPENDING, e, &[&pending]))?;
+        info!(user = %pending.username, "AWSPENDING logs in");
+        Ok(())
+    }
+
+    /// finishSecret: AWSCURRENT moves to the token's version.
+    async fn finish(&self, cx: &Cx<'_>) -> Result<(), RotationError> {
+        let from = cx.described.version_with(AWSCURRENT);
+        self.store
+            .move_current(cx.secret_id, cx.token, from)
+            .await
+            .map_err(|e| cx.sm(e))?;
+        info!(previous_version = from.unwrap_or("none"), "AWSCURRENT moved to the new version");
+        Ok(())
+    }
+}

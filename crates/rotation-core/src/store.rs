@@ -1,0 +1,196 @@
+//! The Secrets Manager calls the protocol makes, and nothing else. Each step makes only the
+//! calls it needs (a single-user rotation makes 12, an alternating one 13).
+
+use crate::config::{Config, PasswordPolicy};
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use secrecy::{ExposeSecret, SecretString};
+use std::collections::HashMap;
+
+/// Staging label of the live version.
+pub const AWSCURRENT: &str = "AWSCURRENT";
+/// Staging label of the version being rotated in.
+pub const AWSPENDING: &str = "AWSPENDING";
+/// Staging label of the version before AWSCURRENT.
+pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
+
+/// A failed Secrets Manager call.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{operation}: {detail}")]
+pub struct StoreError {
+    /// The API operation.
+    pub operation: &'static str,
+    /// The SDK's description, with the service's error code.
+    pub detail: String,
+}
+
+fn store_error<E, R>(operation: &'static str, err: &SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    let detail = match err.as_service_error() {
+        Some(service) => format!(
+            "{}: {}",
+            service.code().unwrap_or("error"),
+            service.message().unwrap_or("no message")
+        ),
+        None => DisplayErrorContext(err).to_string(),
+    };
+    StoreError { operation, detail }
+}
+
+/// What `DescribeSecret` says about a secret.
+#[derive(Debug, Clone)]
+pub struct Described {
+    /// The full ARN.
+    pub arn: String,
+    /// `RotationEnabled`, when present.
+    pub rotation_enabled: Option<bool>,
+    /// `VersionIdsToStages`.
+    pub stages: HashMap<String, Vec<String>>,
+}
+
+impl Described {
+    /// The version that carries `label`, if any.
+    pub fn version_with(&self, label: &str) -> Option<&str> {
+        self.stages
+            .iter()
+            .find(|(_, labels)| labels.iter().any(|l| l == label))
+            .map(|(id, _)| id.as_str())
+    }
+}
+
+/// A Secrets Manager client.
+#[derive(Debug, Clone)]
+pub struct SecretStore {
+    client: Client,
+}
+
+impl SecretStore {
+    /// Wrap an SDK client (tests build one for the emulator).
+    pub fn new(client: Client) -> SecretStore {
+        SecretStore { client }
+    }
+
+    /// The SDK's standard configuration, with `SECRETS_MANAGER_ENDPOINT` when set.
+    pub async fn from_env(config: &Config) -> SecretStore {
+        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let mut builder = aws_sdk_secretsmanager::config::Builder::from(&shared);
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder.endpoint_url(endpoint);
+        }
+        SecretStore::new(Client::from_conf(builder.build()))
+    }
+
+    /// `DescribeSecret`.
+    pub async fn describe(&self, secret_id: &str) -> Result<Described, StoreError> {
+        let out = self
+            .client
+            .describe_secret()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| store_error("DescribeSecret", &e))?;
+        Ok(Described {
+            arn: out.arn().unwrap_or(secret_id).to_owned(),
+            rotation_enabled: out.rotation_enabled(),
+            stages: out.version_ids_to_stages().cloned().unwrap_or_default(),
+        })
+    }
+
+    /// `GetSecretValue` of a staging label, optionally of one version. `Ok(None)` when the
+    /// service answers `ResourceNotFoundException` (no such version, or no value yet).
+    pub async fn get(
+        &self,
+        secret_id: &str,
+        stage: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<SecretString>, StoreError> {
+        let result = self
+            .client
+            .get_secret_value()
+            .secret_id(secret_id)
+            .version_stage(stage)
+            .set_version_id(version_id.map(str::to_owned))
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(SecretString::from(
+                out.secret_string().unwrap_or_default().to_owned(),
+            ))),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(store_error("GetSecretValue", &e)),
+        }
+    }
+
+    /// `GetRandomPassword`.
+    pub async fn random_password(&self, policy: &PasswordPolicy) -> Result<SecretString, StoreError> {
+        let out = self
+            .client
+            .get_random_password()
+            .password_length(policy.length)
+            .exclude_characters(&policy.exclude_characters)
+            .exclude_numbers(policy.exclude_numbers)
+            .exclude_punctuation(policy.exclude_punctuation)
+            .exclude_uppercase(policy.exclude_uppercase)
+            .exclude_lowercase(policy.exclude_lowercase)
+            .require_each_included_type(policy.require_each_included_type)
+            .send()
+            .await
+            .map_err(|e| store_error("GetRandomPassword", &e))?;
+        match out.random_password() {
+            Some(p) if !p.is_empty() => Ok(SecretString::from(p.to_owned())),
+            _ => Err(StoreError {
+                operation: "GetRandomPassword",
+                detail: "the service returned no password; check the EXCLUDE_* settings leave characters to choose from".into(),
+            }),
+        }
+    }
+
+    /// `PutSecretValue` of the new version, labelled AWSPENDING.
+    pub async fn put_pending(
+        &self,
+        secret_id: &str,
+        token: &str,
+        value: &SecretString,
+        rotation_token: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .client_request_token(token)
+            .secret_string(value.expose_secret())
+            .version_stages(AWSPENDING)
+            .set_rotation_token(rotation_token.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| store_error("PutSecretValue", &e))?;
+        Ok(())
+    }
+
+    /// `UpdateSecretVersionStage`: move AWSCURRENT to `token`. The service labels the old
+    /// version AWSPREVIOUS itself.
+    pub async fn move_current(
+        &self,
+        secret_id: &str,
+        token: &str,
+        from: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(secret_id)
+            .version_stage(AWSCURRENT)
+            .move_to_version_id(token)
+            .set_remove_from_version_id(from.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| store_error("UpdateSecretVersionStage", &e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,22 @@
+//! Project automation: `cargo xtask <command>`.
+//!
+//! - `dist`: build every function's release `bootstrap` and zip it into `target/dist/`.
+//! - `test`: install and start everything the tests need, run them all, stop what it started.
+//! - `bench`: measure cold start, rotation time, memory and Secrets Manager calls.
+//! - `package`: write the SAM/CloudFormation templates for each function.
+
+mod package;
+mod tools;
+
+use anyhow::{Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        bail!("usage: cargo xtask <dist|test|bench|package> [options]");
+    };
+    match command.as_str() {
+        "package" => package::run(rest),
+        other => bail!("unknown command {other:?}: expected dist, test, bench or package"),
+    }
+}
