@@ -84,7 +84,9 @@ fn scalar(s: &str, in_flow: bool) -> String {
 
 /// Whether `s` can be written as a plain scalar and read back as the same string.
 fn plain(s: &str, in_flow: bool) -> bool {
-    const RESERVED: [&str; 10] = ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"];
+    const RESERVED: [&str; 10] = [
+        "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~",
+    ];
     let starts_well = s
         .chars()
         .next()
@@ -190,12 +192,36 @@ mod tests {
     #[test]
     fn ambiguous_strings_are_quoted() {
         for s in [
-            "", "yes", "No", "true", "null", "~", "0.1.0", "32", "2012-10-17", "*", "!x", "a: b",
-            "a #b", "trailing:", " lead", "${AWS::Region}", "/@\"'\\", "&a", "-1",
+            "",
+            "yes",
+            "No",
+            "true",
+            "null",
+            "~",
+            "0.1.0",
+            "32",
+            "2012-10-17",
+            "*",
+            "!x",
+            "a: b",
+            "a #b",
+            "trailing:",
+            " lead",
+            "${AWS::Region}",
+            "/@\"'\\",
+            "&a",
+            "-1",
         ] {
             assert!(!plain(s, false), "{s:?} must be quoted");
         }
-        for s in ["arm64", "x86_64", "AWS::NoValue", "/aws/lambda", "provided.al2023", "Foo Bar"] {
+        for s in [
+            "arm64",
+            "x86_64",
+            "AWS::NoValue",
+            "/aws/lambda",
+            "provided.al2023",
+            "Foo Bar",
+        ] {
             assert!(plain(s, false), "{s:?} can be plain");
         }
         assert!(plain("a, b", false));

@@ -1,0 +1,210 @@
+//! Connections: TLS as the secret asks (never a downgrade after a failed verification), the
+//! connect timeout, and the sorting of driver errors into network / TLS / authentication /
+//! permission.
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, DriverError, IoError, OptsBuilder, SslOpts};
+use rotation_core::{DbSecret, EngineError, ExposeSecret, SslMode, TlsSettings};
+use tracing::warn;
+
+/// An open connection and what statements on it need to know.
+pub struct Session {
+    conn: Conn,
+    endpoint: String,
+    user: String,
+    /// The session's `sql_mode` has `NO_BACKSLASH_ESCAPES`.
+    pub no_backslash_escapes: bool,
+}
+
+fn is_tls_failure(e: &std::io::Error) -> bool {
+    // tokio-rustls reports handshake and verification failures as io::Error wrapping a
+    // rustls::Error.
+    let mut source: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|i| i as _);
+    while let Some(s) = source {
+        if s.is::<rustls::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Sort a driver error by cause.
+pub fn classify(e: mysql_async::Error, endpoint: &str, user: &str) -> EngineError {
+    let endpoint = endpoint.to_owned();
+    match e {
+        mysql_async::Error::Io(IoError::Tls(t)) => EngineError::Tls {
+            endpoint,
+            detail: t.to_string(),
+        },
+        mysql_async::Error::Io(IoError::Io(io)) if is_tls_failure(&io) => EngineError::Tls {
+            endpoint,
+            detail: io.to_string(),
+        },
+        mysql_async::Error::Io(IoError::Io(io)) => EngineError::Network {
+            endpoint,
+            detail: io.to_string(),
+        },
+        mysql_async::Error::Driver(DriverError::NoClientSslFlagFromServer) => EngineError::Tls {
+            endpoint,
+            detail: "the server does not offer TLS, and the secret requires it (\"ssl\": true or TLS_MODE=require)".into(),
+        },
+        mysql_async::Error::Driver(d @ (DriverError::ConnectionClosed | DriverError::PoolDisconnected)) => {
+            EngineError::Network {
+                endpoint,
+                detail: d.to_string(),
+            }
+        }
+        mysql_async::Error::Server(s) => {
+            let detail = format!("ERROR {} ({}): {}", s.code, s.state, s.message);
+            match s.code {
+                // Access denied / host not allowed / blocked / account locked (MySQL, MariaDB).
+                1045 | 1129 | 1130 | 1698 | 3118 | 4151 => EngineError::Authentication {
+                    user: user.to_owned(),
+                    detail,
+                },
+                // Access denied for an operation or object.
+                1044 | 1142 | 1143 | 1227 | 1410 | 1370 | 1396 => EngineError::Permission {
+                    user: user.to_owned(),
+                    detail,
+                },
+                _ => EngineError::Database(detail),
+            }
+        }
+        other => EngineError::Database(other.to_string()),
+    }
+}
+
+impl Session {
+    /// Connect with `creds`, honouring its TLS mode and the connect timeout.
+    pub async fn open(creds: &DbSecret, tls: &TlsSettings) -> Result<Session, EngineError> {
+        let endpoint = format!("{}:{}", creds.host, creds.port);
+        let base = OptsBuilder::default()
+            .ip_or_hostname(creds.host.clone())
+            .tcp_port(creds.port)
+            .user(Some(creds.username.clone()))
+            .pass(Some(creds.password.expose_secret().to_owned()))
+            .db_name(creds.dbname.clone())
+            .prefer_socket(false)
+            .stmt_cache_size(0);
+        let ssl = SslOpts::default()
+            .with_disable_built_in_roots(true)
+            .with_root_certs(
+                tls.roots
+                    .iter()
+                    .map(|c| c.to_vec().into())
+                    .collect(),
+            );
+        let timeout = tls.connect_timeout;
+        let connect = |opts: OptsBuilder| async move {
+            tokio::time::timeout(timeout, Conn::new(opts)).await.map_err(|_| None)?.map_err(Some)
+        };
+        let result = match tls.mode_for(creds.ssl) {
+            SslMode::Disable => connect(base).await,
+            SslMode::Require => connect(base.ssl_opts(ssl)).await,
+            SslMode::Prefer => match connect(base.clone().ssl_opts(ssl)).await {
+                // Only a server that offers no TLS at all gets a plaintext connection; a
+                // failed verification stays an error.
+                Err(Some(mysql_async::Error::Driver(DriverError::NoClientSslFlagFromServer))) => {
+                    warn!(endpoint = %endpoint, "the server offers no TLS; connecting without it. Set \"ssl\": true in the secret to refuse plaintext");
+                    connect(base).await
+                }
+                other => other,
+            },
+        };
+        let conn = result.map_err(|e| match e {
+            Some(e) => classify(e, &endpoint, &creds.username),
+            None => EngineError::Network {
+                endpoint: endpoint.clone(),
+                detail: format!("no answer within {timeout:?} (CONNECT_TIMEOUT_SECONDS)"),
+            },
+        })?;
+        let mut session = Session {
+            conn,
+            endpoint,
+            user: creds.username.clone(),
+            no_backslash_escapes: false,
+        };
+        let mode: Option<String> = session
+            .conn
+            .query_first("SELECT @@SESSION.sql_mode")
+            .await
+            .map_err(|e| classify(e, &session.endpoint, &session.user))?;
+        session.no_backslash_escapes = mode.is_some_and(|m| m.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES"));
+        Ok(session)
+    }
+
+    fn err(&self, e: mysql_async::Error, user: &str) -> EngineError {
+        classify(e, &self.endpoint, user)
+    }
+
+    /// `SELECT NOW()`.
+    pub async fn ping_now(&mut self) -> Result<(), EngineError> {
+        let _: Option<String> = self
+            .conn
+            .query_first("SELECT CAST(NOW() AS CHAR)")
+            .await
+            .map_err(|e| classify(e, &self.endpoint, &self.user))?;
+        Ok(())
+    }
+
+    /// `SELECT VERSION()`.
+    pub async fn version(&mut self) -> Result<String, EngineError> {
+        let v: Option<String> = self
+            .conn
+            .query_first("SELECT VERSION()")
+            .await
+            .map_err(|e| classify(e, &self.endpoint, &self.user))?;
+        Ok(v.unwrap_or_default())
+    }
+
+    /// `SELECT CURRENT_USER()`: the account this session is, as `user@host`.
+    pub async fn current_user(&mut self) -> Result<String, EngineError> {
+        let v: Option<String> = self
+            .conn
+            .query_first("SELECT CURRENT_USER()")
+            .await
+            .map_err(|e| classify(e, &self.endpoint, &self.user))?;
+        Ok(v.unwrap_or_default())
+    }
+
+    /// Whether an account exists (`SHOW GRANTS` fails with 1141 when it does not).
+    pub async fn account_exists(&mut self, account: &str) -> Result<bool, EngineError> {
+        match self.conn.query_drop(format!("SHOW GRANTS FOR {account}")).await {
+            Ok(()) => Ok(true),
+            Err(mysql_async::Error::Server(s)) if s.code == 1141 => Ok(false),
+            Err(e) => Err(classify(e, &self.endpoint, &self.user)),
+        }
+    }
+
+    /// Run a statement that returns rows of one text column.
+    pub async fn show(&mut self, statement: &str, user: &str) -> Result<Vec<String>, EngineError> {
+        self.conn.query(statement).await.map_err(|e| self.err(e, user))
+    }
+
+    /// Run a statement without a password in it.
+    pub async fn exec(&mut self, statement: &str, user: &str) -> Result<(), EngineError> {
+        self.conn.query_drop(statement).await.map_err(|e| self.err(e, user))
+    }
+
+    /// Run a statement that holds a password literal: a server error keeps its code and
+    /// state, but its text only when it does not quote the statement.
+    pub async fn exec_secret(&mut self, statement: &str, literal: &str, user: &str) -> Result<(), EngineError> {
+        match self.conn.query_drop(statement).await {
+            Ok(()) => Ok(()),
+            Err(mysql_async::Error::Server(mut s)) => {
+                if s.code == 1064 || s.message.contains(literal) || s.message.contains("near '") {
+                    s.message = "(the server's message quotes the statement and is not shown)".into();
+                }
+                Err(self.err(mysql_async::Error::Server(s), user))
+            }
+            Err(e) => Err(self.err(e, user)),
+        }
+    }
+
+    /// Close politely; errors on close do not matter.
+    pub async fn close(self) {
+        let _ = self.conn.disconnect().await;
+    }
+}
+
