@@ -246,8 +246,11 @@ pub fn lint() -> Result<()> {
 /// Reads templates as CloudFormation tools do. `decode SRC DST...` writes each YAML template
 /// as JSON; `translate SRC DST...` runs the SAM transform offline and writes the result.
 const PYTHON_HELPER: &str = r#"
-import json, os, sys
+import json, logging, os, sys
 from cfnlint.decode import cfn_yaml
+
+# The SAM translator logs a warning about unpublished metrics for every template.
+logging.disable(logging.WARNING)
 
 def load(path):
     return json.loads(json.dumps(cfn_yaml.load(path)))

@@ -1,0 +1,191 @@
+//! Test-side Secrets Manager calls: create a secret, start a rotation the way the service does,
+//! read versions and labels, tamper with a version.
+
+use crate::moto::Moto;
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+use rotation_core::config::{Config, Strategy};
+use rotation_core::protocol::Rotator;
+use rotation_core::store::SecretStore;
+use rotation_core::{Engine, RotationError, RotationEvent, TlsSettings};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// A Secrets Manager client for the emulator, and the function ARN for `RotateSecret`.
+#[derive(Clone)]
+pub struct Sm {
+    /// The SDK client.
+    pub client: Client,
+    /// The emulator's URL.
+    pub url: String,
+    lambda_arn: String,
+}
+
+/// The SDK client for an emulator URL, with test credentials.
+pub fn client(url: &str) -> Client {
+    let conf = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .endpoint_url(url)
+        .build();
+    Client::from_conf(conf)
+}
+
+impl Sm {
+    /// Connect to the emulator `cargo xtask test` started.
+    pub fn from_env() -> Sm {
+        let moto = Moto::from_env();
+        Sm {
+            client: client(&moto.url),
+            url: moto.url.clone(),
+            lambda_arn: moto.lambda_arn.clone(),
+        }
+    }
+
+    /// Create a secret with a unique name; returns its ARN.
+    pub async fn create(&self, prefix: &str, value: &Value) -> String {
+        let out = self
+            .client
+            .create_secret()
+            .name(crate::unique(prefix))
+            .secret_string(value.to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateSecret: {e:?}"));
+        out.arn().unwrap_or_default().to_owned()
+    }
+
+    /// Start a rotation as the service does: afterwards a new version, with no value, carries
+    /// AWSPENDING. Returns its id, the token of the four steps.
+    pub async fn start_rotation(&self, arn: &str) -> String {
+        // moto keeps AWSPENDING on the current version after a rotation (as AWS does) but
+        // then refuses to rotate again; AWS accepts that state, so the test clears it.
+        let stages = self.stages(arn).await;
+        if let Some((id, _)) = stages
+            .iter()
+            .find(|(_, l)| l.iter().any(|x| x == "AWSPENDING") && l.iter().any(|x| x == "AWSCURRENT"))
+        {
+            self.client
+                .update_secret_version_stage()
+                .secret_id(arn)
+                .version_stage("AWSPENDING")
+                .remove_from_version_id(id)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("clearing AWSPENDING: {e:?}"));
+        }
+        let out = self
+            .client
+            .rotate_secret()
+            .secret_id(arn)
+            .rotation_lambda_arn(&self.lambda_arn)
+            .rotation_rules(
+                aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                    .automatically_after_days(30)
+                    .build(),
+            )
+            .rotate_immediately(true)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("RotateSecret: {e:?}"));
+        let token = out.version_id().unwrap_or_default().to_owned();
+        let stages = self.stages(arn).await;
+        assert_eq!(
+            stages.get(&token).map(Vec::as_slice),
+            Some(&["AWSPENDING".to_owned()][..]),
+            "the emulator did not leave the start state of a rotation: {stages:?}"
+        );
+        token
+    }
+
+    /// `VersionIdsToStages`.
+    pub async fn stages(&self, arn: &str) -> HashMap<String, Vec<String>> {
+        self.client
+            .describe_secret()
+            .secret_id(arn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("DescribeSecret: {e:?}"))
+            .version_ids_to_stages()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The version id carrying `stage`.
+    pub async fn version_of(&self, arn: &str, stage: &str) -> Option<String> {
+        self.stages(arn)
+            .await
+            .into_iter()
+            .find(|(_, l)| l.iter().any(|x| x == stage))
+            .map(|(id, _)| id)
+    }
+
+    /// The JSON of the version carrying `stage` (and of `version`, when given).
+    pub async fn value(&self, arn: &str, stage: &str, version: Option<&str>) -> Option<Value> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(arn)
+            .version_stage(stage)
+            .set_version_id(version.map(str::to_owned))
+            .send()
+            .await
+            .ok()?;
+        serde_json::from_str(out.secret_string()?).ok()
+    }
+
+    /// Overwrite the AWSPENDING version's value (moto allows it; the function must cope).
+    pub async fn tamper_pending(&self, arn: &str, token: &str, value: &Value) {
+        self.client
+            .put_secret_value()
+            .secret_id(arn)
+            .client_request_token(token)
+            .secret_string(value.to_string())
+            .version_stages("AWSPENDING")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutSecretValue: {e:?}"));
+    }
+
+    /// Turn rotation off (`CancelRotateSecret`).
+    pub async fn disable_rotation(&self, arn: &str) {
+        self.client
+            .cancel_rotate_secret()
+            .secret_id(arn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CancelRotateSecret: {e:?}"));
+    }
+
+    /// A rotator for `engine` with settings from `vars` (as if they were the environment).
+    pub fn rotator<E: Engine>(
+        &self,
+        strategy: Strategy,
+        default_exclude: &str,
+        vars: &[(&str, &str)],
+        make_engine: impl FnOnce(TlsSettings) -> E,
+    ) -> Rotator<E> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let config = Config::from_lookup(strategy, default_exclude, |k| map.get(k).cloned())
+            .unwrap_or_else(|e| panic!("test settings: {e}"));
+        let tls = TlsSettings::from_config(&config).unwrap_or_else(|e| panic!("test TLS settings: {e}"));
+        Rotator::new(make_engine(tls), SecretStore::new(self.client.clone()), config)
+    }
+}
+
+/// Run one step in-process.
+pub async fn step<E: Engine>(rotator: &Rotator<E>, arn: &str, token: &str, step: &str) -> Result<(), RotationError> {
+    rotator.handle(&RotationEvent::new(arn, token, step)).await
+}
+
+/// Run the four steps in order, stopping at the first error.
+pub async fn rotate<E: Engine>(rotator: &Rotator<E>, arn: &str, token: &str) -> Result<(), RotationError> {
+    for s in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        step(rotator, arn, token, s).await?;
+    }
+    Ok(())
+}
