@@ -5,7 +5,9 @@
 //! - `bench`: measure cold start, rotation time, memory and Secrets Manager calls.
 //! - `package`: write the SAM/CloudFormation templates for each function.
 
+mod dist;
 mod package;
+mod test;
 mod tools;
 
 use anyhow::{Result, bail};
@@ -16,6 +18,8 @@ fn main() -> Result<()> {
         bail!("usage: cargo xtask <dist|test|bench|package> [options]");
     };
     match command.as_str() {
+        "dist" => dist::run_cli(rest),
+        "test" => test::run_cli(rest),
         "package" => package::run(rest),
         other => bail!("unknown command {other:?}: expected dist, test, bench or package"),
     }

@@ -131,8 +131,6 @@ pub fn run(args: &[String]) -> Result<()> {
 /// no findings. The SAM templates are also translated to plain CloudFormation with the SAM
 /// translator, and the result linted, since cfn-lint alone does not check some properties of
 /// `AWS::Serverless::Function` (Runtime, Architectures).
-// Called by `cargo xtask test`; the allow goes once main.rs calls it.
-#[allow(dead_code)]
 pub fn lint() -> Result<()> {
     let root = tools::workspace_root();
     check_committed(&root)?;
@@ -143,27 +141,51 @@ pub fn lint() -> Result<()> {
         std::fs::remove_dir_all(&work)
             .with_context(|| format!("could not remove {}", work.display()))?;
     }
+    let helper = work.join("template_helper.py");
+    write(&helper, PYTHON_HELPER)?;
 
-    // Packaged templates for every architecture, with local and with S3 artifacts.
+    let generated = write_lint_variants(&root, &work)?;
+    check_read_back(&root, &work, &helper, &generated)?;
+    let translated = translate_sam(&root, &work, &helper, &generated)?;
+
+    let mut files: Vec<PathBuf> = generated.into_iter().map(|(path, _)| path).collect();
+    files.extend(translated);
+    files.extend(example_templates(&root)?);
+    // Exit code 0 means no finding at any level: errors, warnings or informational.
+    let mut cfn_lint = Command::new(tools::venv_bin("cfn-lint"));
+    cfn_lint
+        .current_dir(&root)
+        .args(["--include-checks", "I", "--"])
+        .args(&files);
+    let status = cfn_lint
+        .status()
+        .with_context(|| format!("could not start {}", tools::venv_bin("cfn-lint").display()))?;
+    ensure!(
+        status.success(),
+        "cfn-lint reported the findings above ({status}). Fix generated templates in \
+         xtask/src/package/template.rs; translated ones (SAM transform output) are in {}",
+        work.join("translated").display()
+    );
+    eprintln!("xtask: cfn-lint: {} templates, no findings", files.len());
+    Ok(())
+}
+
+/// The committed templates, and packaged templates for every architecture with local and
+/// with S3 artifacts (written under `work`), each with the value it was rendered from.
+fn write_lint_variants(root: &Path, work: &Path) -> Result<Vec<(PathBuf, Value)>> {
     let mut generated: Vec<(PathBuf, Value)> = FUNCTIONS
         .iter()
-        .map(|&f| (source_path(&root, f), source_value(f)))
+        .map(|&f| (source_path(root, f), source_value(f)))
         .collect();
     for arch in Arch::ALL {
-        let variants = [
-            ("local", None),
-            (
-                "s3",
-                Some(S3Location {
-                    bucket: "example-bucket".into(),
-                    prefix: "rotation-lambdas/0.1.0".into(),
-                }),
-            ),
-        ];
-        for (kind, s3) in variants {
+        let s3 = S3Location {
+            bucket: "example-bucket".into(),
+            prefix: format!("rotation-lambdas/{}", template::VERSION),
+        };
+        for (kind, s3) in [("local", None), ("s3", Some(s3))] {
             let options = Options { arch, s3 };
             for f in FUNCTIONS {
-                let artifacts = packaged_artifacts(&root, f, &options)?;
+                let artifacts = packaged_artifacts(root, f, &options)?;
                 let path = work
                     .join(format!("packaged-{kind}-{}", arch.as_str()))
                     .join(f.name)
@@ -173,30 +195,27 @@ pub fn lint() -> Result<()> {
             }
         }
     }
+    Ok(generated)
+}
 
-    // Read every generated file back the way cfn-lint reads it, and compare with the value
-    // it was written from: this checks the YAML emitter.
-    let helper = work.join("template_helper.py");
-    write(&helper, PYTHON_HELPER)?;
+/// Read every generated file back the way cfn-lint reads it, and compare with the value it
+/// was written from: this checks the YAML emitter.
+fn check_read_back(
+    root: &Path,
+    work: &Path,
+    helper: &Path,
+    generated: &[(PathBuf, Value)],
+) -> Result<()> {
+    let dir = work.join("decoded");
+    std::fs::create_dir_all(&dir)?;
     let mut decode = Command::new(tools::venv_bin("python"));
-    decode.arg(&helper).arg("decode");
-    let mut translate = Command::new(tools::venv_bin("python"));
-    translate.arg(&helper).arg("translate");
-    let mut lint_files: Vec<PathBuf> = Vec::new();
-    for (i, (path, _)) in generated.iter().enumerate() {
-        decode
-            .arg(path)
-            .arg(work.join("decoded").join(format!("{i}.json")));
-        let translated = work.join("translated").join(format!("{i}.json"));
-        translate.arg(path).arg(&translated);
-        lint_files.push(path.clone());
-        lint_files.push(translated);
+    decode.arg(helper).arg("decode");
+    for (path, _) in generated {
+        decode.arg(path).arg(dir.join(json_name(root, path)));
     }
-    std::fs::create_dir_all(work.join("decoded"))?;
-    std::fs::create_dir_all(work.join("translated"))?;
     tools::run(&mut decode).context("reading the generated templates back failed")?;
-    for (i, (path, value)) in generated.iter().enumerate() {
-        let decoded = work.join("decoded").join(format!("{i}.json"));
+    for (path, value) in generated {
+        let decoded = dir.join(json_name(root, path));
         let text = std::fs::read_to_string(&decoded)
             .with_context(|| format!("could not read {}", decoded.display()))?;
         let read_back: Value = serde_json::from_str(&text)?;
@@ -208,39 +227,51 @@ pub fn lint() -> Result<()> {
             decoded.display()
         );
     }
+    Ok(())
+}
+
+/// Run the SAM transform offline on every generated template; returns the plain
+/// CloudFormation templates it wrote.
+fn translate_sam(
+    root: &Path,
+    work: &Path,
+    helper: &Path,
+    generated: &[(PathBuf, Value)],
+) -> Result<Vec<PathBuf>> {
+    let dir = work.join("translated");
+    std::fs::create_dir_all(&dir)?;
+    let mut translate = Command::new(tools::venv_bin("python"));
+    translate.arg(helper).arg("translate");
+    let mut out = Vec::new();
+    for (path, _) in generated {
+        let translated = dir.join(json_name(root, path));
+        translate.arg(path).arg(&translated);
+        out.push(translated);
+    }
     // The SAM translator resolves the partition from the region; any region will do.
     if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
     {
         translate.env("AWS_DEFAULT_REGION", "us-east-1");
     }
     tools::run(&mut translate).context("the SAM translator rejected a generated template")?;
+    Ok(out)
+}
 
+/// The hand-written templates in `deploy/examples/`.
+fn example_templates(root: &Path) -> Result<Vec<PathBuf>> {
     let examples = root.join("deploy").join("examples");
-    let mut example_files: Vec<PathBuf> = std::fs::read_dir(&examples)
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&examples)
         .with_context(|| format!("could not list {}", examples.display()))?
         .map(|e| e.map(|e| e.path()))
         .collect::<std::io::Result<_>>()?;
-    example_files.retain(|p| p.extension().is_some_and(|e| e == "yaml"));
-    example_files.sort();
+    files.retain(|p| p.extension().is_some_and(|e| e == "yaml"));
+    files.sort();
     ensure!(
-        !example_files.is_empty(),
+        !files.is_empty(),
         "no example templates in {}",
         examples.display()
     );
-    lint_files.extend(example_files);
-
-    // Exit code 0 means no finding at any level: errors, warnings or informational.
-    let mut cfn_lint = Command::new(tools::venv_bin("cfn-lint"));
-    cfn_lint
-        .current_dir(&root)
-        .args(["--include-checks", "I", "--"])
-        .args(&lint_files);
-    tools::run(&mut cfn_lint).context("cfn-lint reported findings in the deploy templates")?;
-    eprintln!(
-        "xtask: cfn-lint: {} templates, no findings",
-        lint_files.len()
-    );
-    Ok(())
+    Ok(files)
 }
 
 /// Reads templates as CloudFormation tools do. `decode SRC DST...` writes each YAML template
@@ -287,6 +318,21 @@ elif mode == "translate":
 else:
     sys.exit(f"unknown mode {mode}")
 "#;
+
+/// A flat file name for the JSON made from the template at `path`:
+/// `deploy/mysql-single-user/template.yaml` gives `deploy_mysql-single-user_template.json`.
+fn json_name(root: &Path, path: &Path) -> String {
+    let relative = path
+        .strip_prefix(root)
+        .unwrap_or(path)
+        .with_extension("json");
+    relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .filter(|c| c != "/")
+        .collect::<Vec<_>>()
+        .join("_")
+}
 
 fn source_path(root: &Path, f: Function) -> PathBuf {
     root.join("deploy").join(f.name).join("template.yaml")

@@ -30,12 +30,12 @@ where
     R: std::fmt::Debug,
 {
     let detail = match err.as_service_error() {
-        Some(service) => format!(
+        Some(service) if service.code().is_some() => format!(
             "{}: {}",
-            service.code().unwrap_or("error"),
+            service.code().unwrap_or_default(),
             service.message().unwrap_or("no message")
         ),
-        None => DisplayErrorContext(err).to_string(),
+        _ => DisplayErrorContext(err).to_string(),
     };
     StoreError { operation, detail }
 }

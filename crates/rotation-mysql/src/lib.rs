@@ -1,7 +1,8 @@
 //! MySQL, Aurora MySQL and MariaDB rotation (`mysql-single-user`, `mysql-alternating-users`).
 //!
-//! Single user: the user changes its own password with `ALTER USER CURRENT_USER()`, which
-//! MySQL 5.7, 8.x, 9.x and MariaDB 10.4+ all accept. Alternating users: the admin user creates
+//! Single user: the user changes its own password with `ALTER USER CURRENT_USER()` (MySQL 5.7,
+//! 8.x, 9.x), or `SET PASSWORD = PASSWORD(…)` where the server wants a privilege for the first
+//! (MariaDB). Alternating users: the admin user creates
 //! the other user of the pair at the same host part as the current one, with its `REQUIRE`
 //! options and every grant (`WITH GRANT OPTION` included), then sets its password.
 
@@ -95,9 +96,21 @@ impl Engine for MySql {
     async fn set_password(&self, req: SetPassword<'_>) -> Result<(), EngineError> {
         let mut s = self.open(req.login).await?;
         let pw = sql::literal(req.pending.password.expose_secret(), s.no_backslash_escapes);
-        let result = s
-            .exec_secret(&format!("ALTER USER CURRENT_USER() IDENTIFIED BY {pw}"), &pw, &req.pending.username)
-            .await;
+        let user = &req.pending.username;
+        // MySQL 5.7+, 8.x and 9.x let any user change its own password this way. MariaDB
+        // wants the CREATE USER privilege for it, but lets any user run SET PASSWORD with
+        // PASSWORD(), which MySQL 8 removed. So: the standard statement first, and the MariaDB
+        // one only when the server refuses the first for lack of privilege.
+        let result = match s
+            .exec_secret(&format!("ALTER USER CURRENT_USER() IDENTIFIED BY {pw}"), &pw, user)
+            .await
+        {
+            Err(first @ EngineError::Permission { .. }) => s
+                .exec_secret(&format!("SET PASSWORD = PASSWORD({pw})"), &pw, user)
+                .await
+                .map_err(|_| first),
+            other => other,
+        };
         s.close().await;
         result
     }

@@ -1030,6 +1030,22 @@ mod tests {
             assert_eq!(meta["SemanticVersion"], VERSION);
             assert_eq!(meta["SpdxLicenseId"], "Apache-2.0");
             assert_eq!(meta["SourceCodeUrl"], REPOSITORY_URL);
+            // Limits of the Serverless Application Repository.
+            let name = meta["Name"].as_str().expect("name");
+            assert!(
+                name.len() <= 140 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            );
+            assert!(meta["Description"].as_str().expect("description").len() <= 256);
+            let labels = meta["Labels"].as_array().expect("labels");
+            assert!(labels.len() <= 10);
+            for label in labels.iter().map(|l| l.as_str().expect("label")) {
+                assert!(label.len() <= 127);
+                assert!(
+                    label
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-_:/@".contains(c))
+                );
+            }
         }
     }
 

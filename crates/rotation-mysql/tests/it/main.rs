@@ -1,0 +1,9 @@
+//! Integration tests of the MySQL functions against a real MariaDB and the moto emulator, both
+//! started by `cargo xtask test`. Most scenarios run the protocol in-process; `binary` runs the
+//! shipped `bootstrap` through a Lambda Runtime API.
+
+mod alternating;
+mod binary;
+mod common;
+mod single_user;
+mod tls;

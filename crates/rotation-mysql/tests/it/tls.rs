@@ -1,0 +1,124 @@
+//! TLS against a MariaDB that serves a certificate from a CA made for the test: verification
+//! succeeds with `CA_BUNDLE`, fails without it, and never falls back to plaintext.
+
+use crate::common::*;
+use rotation_core::Strategy::{AlternatingUsers, SingleUser};
+use serde_json::json;
+use test_support::mariadb::MariaDb;
+use test_support::secrets::{Sm, rotate, step};
+use test_support::tls::TestCa;
+use test_support::unique;
+
+struct TlsDb {
+    db: MariaDb,
+    ca: TestCa,
+}
+
+fn tls_db() -> TlsDb {
+    let ca = TestCa::new().expect("test CA");
+    let db = MariaDb::start(Some(&ca)).expect("MariaDB with TLS");
+    TlsDb { db, ca }
+}
+
+async fn user_secret(sm: &Sm, db: &MariaDb, ssl: Option<bool>, host: &str) -> (String, String, String) {
+    let user = unique("tls");
+    let pw = unique("Pw-");
+    create_user(db, &user, "%", &pw, &[], false).await;
+    let mut value = secret(db.port, &user, &pw);
+    value["host"] = json!(host);
+    if let Some(ssl) = ssl {
+        value["ssl"] = json!(ssl);
+    }
+    (sm.create("mysql-tls-", &value).await, user, pw)
+}
+
+#[tokio::test]
+async fn tls_verification_with_and_without_the_ca() {
+    let t = tls_db();
+    let sm = Sm::from_env();
+    let ca = t.ca.ca_pem();
+    let ca = ca.to_str().expect("path");
+
+    // Verified TLS with the CA bundle, by host name and by IP address.
+    for host in ["localhost", "127.0.0.1"] {
+        let (arn, user, _) = user_secret(&sm, &t.db, Some(true), host).await;
+        let r = rotator(&sm, SingleUser, &[("CA_BUNDLE", ca)]);
+        let token = sm.start_rotation(&arn).await;
+        rotate(&r, &arn, &token).await.unwrap_or_else(|e| panic!("{host}: {e}"));
+        login(t.db.port, &user, &password_at(&sm, &arn, "AWSCURRENT").await)
+            .await
+            .expect("logs in");
+    }
+
+    // Without the CA the certificate does not verify: an error, whether TLS was required
+    // or only preferred, never a plaintext retry.
+    for ssl in [Some(true), None] {
+        let (arn, user, pw) = user_secret(&sm, &t.db, ssl, "localhost").await;
+        let r = rotator(&sm, SingleUser, &[]);
+        let token = sm.start_rotation(&arn).await;
+        step(&r, &arn, &token, "createSecret").await.expect("create");
+        let err = step(&r, &arn, &token, "setSecret").await.expect_err("untrusted CA");
+        assert_eq!(err.kind(), "TlsError", "ssl {ssl:?}: {err}");
+        assert!(err.to_string().contains("CA_BUNDLE"), "says what to do: {err}");
+        login(t.db.port, &user, &pw).await.expect("nothing changed");
+    }
+
+    // "ssl": false is plaintext by choice.
+    let (arn, _, _) = user_secret(&sm, &t.db, Some(false), "localhost").await;
+    let r = rotator(&sm, SingleUser, &[]);
+    let token = sm.start_rotation(&arn).await;
+    rotate(&r, &arn, &token).await.expect("plaintext by choice");
+}
+
+#[tokio::test]
+async fn tls_required_on_a_server_without_tls_is_refused() {
+    let db = db();
+    let sm = Sm::from_env();
+    let (arn, _, _) = user_secret(&sm, &db, Some(true), "127.0.0.1").await;
+    let r = rotator(&sm, SingleUser, &[]);
+    let token = sm.start_rotation(&arn).await;
+    step(&r, &arn, &token, "createSecret").await.expect("create");
+    let err = step(&r, &arn, &token, "setSecret").await.expect_err("no TLS offered");
+    assert_eq!(err.kind(), "TlsError", "{err}");
+    assert!(err.to_string().contains("does not offer TLS"), "{err}");
+
+    // TLS_MODE=require applies to secrets without an ssl key.
+    let (arn, _, _) = user_secret(&sm, &db, None, "127.0.0.1").await;
+    let r = rotator(&sm, SingleUser, &[("TLS_MODE", "require")]);
+    let token = sm.start_rotation(&arn).await;
+    step(&r, &arn, &token, "createSecret").await.expect("create");
+    let err = step(&r, &arn, &token, "setSecret").await.expect_err("TLS_MODE=require");
+    assert_eq!(err.kind(), "TlsError", "{err}");
+}
+
+#[tokio::test]
+async fn the_clone_keeps_require_ssl() {
+    let t = tls_db();
+    let sm = Sm::from_env();
+    let ca = t.ca.ca_pem();
+    let user = unique("req");
+    let pw = unique("Pw-");
+    create_user(&t.db, &user, "%", &pw, &["SELECT ON appdb.*"], false).await;
+    admin_exec(
+        &t.db,
+        &[format!("ALTER USER {} REQUIRE SSL", rotation_mysql::sql::account(&user, "%", false))],
+    )
+    .await;
+    let master = sm
+        .create("master-", &json!({"username": t.db.admin_user, "password": t.db.admin_password}))
+        .await;
+    let mut value = secret(t.db.port, &user, &pw);
+    value["host"] = json!("localhost");
+    value["ssl"] = json!("true");
+    value["masterarn"] = json!(master);
+    let arn = sm.create("mysql-req-", &value).await;
+    let r = rotator(&sm, AlternatingUsers, &[("CA_BUNDLE", ca.to_str().expect("path"))]);
+    let token = sm.start_rotation(&arn).await;
+    rotate(&r, &arn, &token).await.expect("rotation");
+    let line = create_user_line(&t.db, &format!("{user}_clone"), "%").await;
+    assert!(line.contains("REQUIRE SSL"), "{line}");
+    assert_eq!(
+        grants_of(&t.db, &format!("{user}_clone"), "%").await,
+        grants_of(&t.db, &user, "%").await
+    );
+}

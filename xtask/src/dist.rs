@@ -1,0 +1,300 @@
+//! `cargo xtask dist`: build every function's release `bootstrap` for `provided.al2023` and zip
+//! it into `target/dist/<function>-<arch>.zip`, with `SHA256SUMS`.
+//!
+//! Binaries are static musl builds (so the glibc of the Lambda image does not matter), cross
+//! compiled with `cargo zigbuild`, whose zig comes from PyPI into the project-local tools venv.
+//! Zips are reproducible: fixed timestamps and permissions, sorted entries, and no local paths
+//! in the binaries (`--remap-path-prefix`).
+
+use crate::tools::{self, run, workspace_root};
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Every function: (name, package that holds its binary).
+pub const FUNCTIONS: &[(&str, &str)] = &[
+    ("mysql-single-user", "rotation-mysql"),
+    ("mysql-alternating-users", "rotation-mysql"),
+    ("postgres-single-user", "rotation-postgres"),
+    ("postgres-alternating-users", "rotation-postgres"),
+    ("redis-single-user", "rotation-redis"),
+    ("redis-alternating-users", "rotation-redis"),
+];
+
+/// A Lambda architecture and the Rust target that builds for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    /// `x86_64`.
+    X86_64,
+    /// `arm64` (Graviton).
+    Arm64,
+}
+
+impl Arch {
+    /// Lambda's name.
+    pub fn lambda_name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+
+    /// The Rust target triple.
+    pub fn triple(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-linux-musl",
+            Arch::Arm64 => "aarch64-unknown-linux-musl",
+        }
+    }
+
+    fn parse_list(s: &str) -> Result<Vec<Arch>> {
+        Ok(match s {
+            "x86_64" | "amd64" => vec![Arch::X86_64],
+            "arm64" | "aarch64" => vec![Arch::Arm64],
+            "all" => vec![Arch::X86_64, Arch::Arm64],
+            other => bail!("--arch {other:?}: expected x86_64, arm64 or all"),
+        })
+    }
+}
+
+/// What `dist` was asked to build.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Architectures.
+    pub arches: Vec<Arch>,
+    /// Function names.
+    pub functions: Vec<String>,
+    /// A PEM bundle to place in every zip.
+    pub ca_bundle: Option<PathBuf>,
+}
+
+impl Options {
+    /// Parse `[--arch A] [--function F…] [--ca-bundle PEM]`.
+    pub fn parse(args: &[String]) -> Result<Options> {
+        let mut opts = Options {
+            arches: vec![Arch::X86_64, Arch::Arm64],
+            functions: Vec::new(),
+            ca_bundle: None,
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut value = |flag: &str| {
+                it.next()
+                    .cloned()
+                    .with_context(|| format!("{flag} needs a value"))
+            };
+            match a.as_str() {
+                "--arch" => opts.arches = Arch::parse_list(&value("--arch")?)?,
+                "--function" => opts.functions.push(value("--function")?),
+                "--ca-bundle" => opts.ca_bundle = Some(PathBuf::from(value("--ca-bundle")?)),
+                other => bail!(
+                    "unknown option {other:?}; usage: cargo xtask dist [--arch x86_64|arm64|all] [--function NAME]… [--ca-bundle PEM]"
+                ),
+            }
+        }
+        for f in &opts.functions {
+            if !FUNCTIONS.iter().any(|(name, _)| name == f) {
+                let names: Vec<_> = FUNCTIONS.iter().map(|(n, _)| *n).collect();
+                bail!("unknown function {f:?}; expected one of {}", names.join(", "));
+            }
+        }
+        if opts.functions.is_empty() {
+            opts.functions = FUNCTIONS.iter().map(|(n, _)| (*n).to_owned()).collect();
+        }
+        Ok(opts)
+    }
+}
+
+/// One built artifact.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    /// Function name.
+    pub function: String,
+    /// Architecture.
+    pub arch: Arch,
+    /// The zip.
+    pub zip: PathBuf,
+    /// The binary inside it.
+    pub binary: PathBuf,
+    /// Zip size in bytes.
+    pub zip_size: u64,
+    /// Binary size in bytes.
+    pub binary_size: u64,
+    /// sha256 of the zip.
+    pub sha256: String,
+}
+
+/// Entry point of `cargo xtask dist`.
+pub fn run_cli(args: &[String]) -> Result<()> {
+    let opts = Options::parse(args)?;
+    let artifacts = build(&opts)?;
+    print_table(&artifacts);
+    Ok(())
+}
+
+/// The folder zips are written to.
+pub fn dist_dir() -> PathBuf {
+    workspace_root().join("target").join("dist")
+}
+
+/// Install what the cross build needs: the Rust targets, and zig + cargo-zigbuild in the
+/// tools venv.
+fn ensure_toolchain(arches: &[Arch]) -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("rustup is needed to add the musl targets")?;
+    let installed = String::from_utf8_lossy(&installed.stdout);
+    for arch in arches {
+        if !installed.lines().any(|l| l.trim() == arch.triple()) {
+            eprintln!("xtask: rustup target add {}", arch.triple());
+            run(Command::new("rustup").args(["target", "add", arch.triple()]))?;
+        }
+    }
+    tools::ensure_python_tools(&["ziglang", "cargo-zigbuild"])
+}
+
+/// Build and zip. Returns one artifact per function and architecture.
+pub fn build(opts: &Options) -> Result<Vec<Artifact>> {
+    ensure_toolchain(&opts.arches)?;
+    let root = workspace_root();
+    let out = dist_dir();
+    std::fs::create_dir_all(&out)?;
+    let ca = match &opts.ca_bundle {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("--ca-bundle {}", p.display()))?),
+        None => None,
+    };
+    let mut artifacts = Vec::new();
+    for &arch in &opts.arches {
+        eprintln!(
+            "xtask: building {} for {} ({}); a cold build takes several minutes",
+            opts.functions.join(", "),
+            arch.lambda_name(),
+            arch.triple()
+        );
+        cargo_build(&root, arch, &opts.functions)?;
+        for f in &opts.functions {
+            let binary = root
+                .join("target")
+                .join(arch.triple())
+                .join("release")
+                .join(f);
+            let zip = out.join(format!("{f}-{}.zip", arch.lambda_name()));
+            eprintln!("xtask: zipping {}", zip.display());
+            write_zip(&zip, &binary, ca.as_deref())?;
+            let zip_bytes = std::fs::read(&zip)?;
+            artifacts.push(Artifact {
+                function: f.clone(),
+                arch,
+                zip_size: zip_bytes.len() as u64,
+                binary_size: std::fs::metadata(&binary)?.len(),
+                sha256: hex(&Sha256::digest(&zip_bytes)),
+                zip,
+                binary,
+            });
+        }
+    }
+    write_sums(&out)?;
+    Ok(artifacts)
+}
+
+fn cargo_build(root: &Path, arch: Arch, functions: &[String]) -> Result<()> {
+    let venv_bin = tools::venv_bin("python").parent().map(Path::to_path_buf).unwrap_or_default();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut paths = vec![venv_bin];
+    paths.extend(std::env::split_paths(&path));
+    let cargo_home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|_| std::env::var("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_default();
+    // No local path may end up in the binary: panics and debug info name sources by these
+    // fixed prefixes instead.
+    let rustflags = format!(
+        "--remap-path-prefix={}=/build --remap-path-prefix={}=/cargo",
+        root.display(),
+        cargo_home.display()
+    );
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root)
+        .env("PATH", std::env::join_paths(paths)?)
+        .env(format!("CARGO_TARGET_{}_RUSTFLAGS", arch.triple().to_uppercase().replace('-', "_")), rustflags)
+        .env("SOURCE_DATE_EPOCH", "315532800")
+        .args(["zigbuild", "--release", "--locked", "--target", arch.triple()]);
+    for f in functions {
+        let package = FUNCTIONS
+            .iter()
+            .find(|(n, _)| n == f)
+            .map(|(_, p)| *p)
+            .context("unknown function")?;
+        cmd.args(["--package", package, "--bin", f]);
+    }
+    run(&mut cmd).context("the release build failed")
+}
+
+/// Write a zip with fixed metadata: 1980-01-01 timestamps, `bootstrap` 0755, other files
+/// 0644, entries sorted by name.
+fn write_zip(zip: &Path, binary: &Path, ca: Option<&[u8]>) -> Result<()> {
+    let bytes = std::fs::read(binary).with_context(|| format!("{} was not built", binary.display()))?;
+    let mut entries: Vec<(&str, &[u8], u32)> = vec![("bootstrap", &bytes, 0o755)];
+    if let Some(ca) = ca {
+        entries.push(("ca-bundle.pem", ca, 0o644));
+    }
+    entries.sort_by_key(|(name, _, _)| *name);
+    let file = std::fs::File::create(zip)?;
+    let mut w = zip::ZipWriter::new(file);
+    for (name, data, mode) in entries {
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(9))
+            .last_modified_time(zip::DateTime::default())
+            .unix_permissions(mode);
+        w.start_file(name, options)?;
+        w.write_all(data)?;
+    }
+    w.finish()?;
+    Ok(())
+}
+
+/// `SHA256SUMS` over every zip in the folder, sorted by name.
+fn write_sums(dir: &Path) -> Result<()> {
+    let mut zips: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "zip"))
+        .collect();
+    zips.sort();
+    let mut sums = String::new();
+    for z in zips {
+        let digest = hex(&Sha256::digest(std::fs::read(&z)?));
+        let name = z.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        sums.push_str(&format!("{digest}  {name}\n"));
+    }
+    std::fs::write(dir.join("SHA256SUMS"), sums)?;
+    Ok(())
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[allow(clippy::print_stdout)]
+fn print_table(artifacts: &[Artifact]) {
+    println!("{:<28} {:<7} {:>10} {:>11}  sha256", "function", "arch", "zip", "binary");
+    for a in artifacts {
+        println!(
+            "{:<28} {:<7} {:>10} {:>11}  {}",
+            a.function,
+            a.arch.lambda_name(),
+            human(a.zip_size),
+            human(a.binary_size),
+            a.sha256
+        );
+    }
+}
+
+/// Bytes as MiB with two decimals.
+pub fn human(bytes: u64) -> String {
+    format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
+}

@@ -1,0 +1,195 @@
+//! `cargo xtask test`: provision and run everything, on a fresh machine as on a used one.
+//!
+//! 1. Installs what is missing: the database servers from apt, moto and cfn-lint into the
+//!    tools venv, the musl targets and zig for the release build.
+//! 2. Checks formatting and clippy.
+//! 3. Builds the x86_64 release zips (`cargo xtask dist --arch x86_64`) and unpacks each
+//!    `bootstrap`, so the tests run the very binaries that ship.
+//! 4. Starts a moto server, a MariaDB, a PostgreSQL and a Redis, each throwaway, on free ports.
+//! 5. Runs `cargo test --workspace` with their addresses in the environment.
+//! 6. Lints the deployment templates. Stops everything it started, whatever happened.
+//!
+//! `--no-lint` skips step 2 and `--no-dist` reuses the last unpacked binaries (for quick local
+//! runs); `--only mysql,redis` starts only those engines' servers (use it with a package
+//! filter); arguments after `--` go to `cargo test`.
+
+use crate::dist::{self, Arch};
+use crate::tools::{self, run, workspace_root};
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use test_support::mariadb::MariaDb;
+use test_support::moto::Moto;
+use test_support::postgres::Postgres;
+use test_support::redis::Redis;
+
+/// Binaries the tests start, and the Debian package of each.
+const SYSTEM_NEEDS: &[(&str, &str)] = &[
+    ("/usr/sbin/mariadbd", "mariadb-server"),
+    ("/usr/bin/mariadb", "mariadb-client"),
+    ("/usr/lib/postgresql/*/bin/postgres", "postgresql"),
+    ("redis-server", "redis-server"),
+    ("openssl", "openssl"),
+];
+
+fn present(path: &str) -> bool {
+    if let Some((dir, rest)) = path.split_once('*') {
+        let parent = Path::new(dir);
+        let rest = rest.trim_start_matches('/');
+        return std::fs::read_dir(parent)
+            .map(|rd| rd.filter_map(Result::ok).any(|e| e.path().join(rest).exists()))
+            .unwrap_or(false);
+    }
+    if path.starts_with('/') {
+        return Path::new(path).exists();
+    }
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(path).exists()))
+        .unwrap_or(false)
+}
+
+/// apt-get install whatever is missing (once, with one `apt-get update`).
+fn ensure_system_packages() -> Result<()> {
+    let missing: Vec<&str> = SYSTEM_NEEDS
+        .iter()
+        .filter(|(path, _)| !present(path))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {} with apt-get", missing.join(" "));
+    let sudo: &[&str] = if is_root() { &[] } else { &["sudo"] };
+    let apt = |args: &[&str]| {
+        let mut all: Vec<&str> = sudo.to_vec();
+        all.extend(args);
+        let mut cmd = Command::new(all[0]);
+        cmd.args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive");
+        run(&mut cmd)
+    };
+    apt(&["apt-get", "update", "-qq"])?;
+    let mut install = vec!["apt-get", "install", "-y", "-qq", "--no-install-recommends"];
+    install.extend(&missing);
+    apt(&install).with_context(|| format!("install {} and run again", missing.join(" ")))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Unpack each zip's `bootstrap` as `target/test-bin/<function>`.
+fn unpack(artifacts: &[dist::Artifact]) -> Result<PathBuf> {
+    let dir = workspace_root().join("target").join("test-bin");
+    std::fs::create_dir_all(&dir)?;
+    for a in artifacts {
+        let file = std::fs::File::open(&a.zip)?;
+        let mut archive = zip::ZipArchive::new(file)?;
+        let mut entry = archive.by_name("bootstrap").context("zip has no bootstrap")?;
+        let target = dir.join(&a.function);
+        let mut out = std::fs::File::create(&target)?;
+        std::io::copy(&mut entry, &mut out)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(dir)
+}
+
+/// Entry point of `cargo xtask test`.
+pub fn run_cli(args: &[String]) -> Result<()> {
+    let (ours, cargo_args) = match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (args, &[][..]),
+    };
+    let mut lint = true;
+    let mut build = true;
+    let mut only: Option<Vec<String>> = None;
+    let mut it = ours.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--no-lint" => lint = false,
+            "--no-dist" => build = false,
+            "--only" => {
+                let list = it.next().context("--only needs a list, e.g. mysql,redis")?;
+                only = Some(list.split(',').map(str::to_owned).collect());
+            }
+            other => bail!("unknown option {other:?}; usage: cargo xtask test [--no-lint] [--no-dist] [--only mysql,postgres,redis] [-- CARGO TEST ARGS]"),
+        }
+    }
+    let wanted = |engine: &str| only.as_ref().is_none_or(|o| o.iter().any(|e| e == engine));
+    let root = workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+
+    eprintln!("xtask: checking system packages");
+    ensure_system_packages()?;
+    eprintln!("xtask: checking the tools venv (moto, cfn-lint)");
+    tools::ensure_python_tools(&["moto[server]", "cfn-lint"])?;
+
+    if lint {
+        eprintln!("xtask: cargo fmt --check");
+        run(Command::new(&cargo).current_dir(&root).args(["fmt", "--all", "--check"]))
+            .context("formatting differs: run `cargo fmt --all`")?;
+        eprintln!("xtask: cargo clippy");
+        run(Command::new(&cargo).current_dir(&root).args([
+            "clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings",
+        ]))?;
+    }
+
+    let bin_dir = if build {
+        let artifacts = dist::build(&dist::Options {
+            arches: vec![Arch::X86_64],
+            functions: dist::FUNCTIONS.iter().map(|(n, _)| (*n).to_owned()).collect(),
+            ca_bundle: None,
+        })?;
+        unpack(&artifacts)?
+    } else {
+        root.join("target").join("test-bin")
+    };
+
+    eprintln!("xtask: starting moto and the database servers");
+    let venv_bin = tools::venv_bin("python")
+        .parent()
+        .map(Path::to_path_buf)
+        .context("venv")?;
+    let moto = Moto::start(&venv_bin).map_err(anyhow::Error::msg)?;
+    let mut env = moto.env();
+    let mariadb = match wanted("mysql") {
+        true => Some(MariaDb::start(None).map_err(anyhow::Error::msg)?),
+        false => None,
+    };
+    let postgres = match wanted("postgres") {
+        true => Some(Postgres::start(None).map_err(anyhow::Error::msg)?),
+        false => None,
+    };
+    let redis = match wanted("redis") {
+        true => Some(Redis::start(None).map_err(anyhow::Error::msg)?),
+        false => None,
+    };
+    env.extend(mariadb.iter().flat_map(MariaDb::env));
+    env.extend(postgres.iter().flat_map(Postgres::env));
+    env.extend(redis.iter().flat_map(Redis::env));
+
+    eprintln!("xtask: cargo test --workspace");
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(&root)
+        .args(["test", "--locked", "--no-fail-fast"]);
+    // A package filter after `--` narrows the run; otherwise everything runs.
+    if !cargo_args.iter().any(|a| a == "-p" || a == "--package") {
+        cmd.arg("--workspace");
+    }
+    cmd.args(cargo_args)
+        .env("ROTATION_TEST_BIN_DIR", &bin_dir)
+        .envs(env);
+    let tests = run(&mut cmd);
+    // The servers stop here (drop), before the template checks.
+    drop((moto, mariadb, postgres, redis));
+    tests.context("some tests failed")?;
+
+    eprintln!("xtask: linting the deployment templates");
+    crate::package::lint()?;
+    eprintln!("xtask: all checks passed");
+    Ok(())
+}
