@@ -49,11 +49,11 @@ async fn single_user_binary_rotates_and_prints_no_secret() {
     assert!(!lines.is_empty(), "the function logs JSON:\n{output}");
     let finished = lines
         .iter()
-        .find(|l| l["message"] == "step finished" && l["step"] == "finishSecret")
+        .find(|l| l["message"] == "step finished" && l["span"]["step"] == "finishSecret")
         .unwrap_or_else(|| panic!("a 'step finished' line for finishSecret:\n{output}"));
-    assert_eq!(finished["secret_arn"], arn.as_str());
-    assert_eq!(finished["token"], token.as_str());
-    assert_eq!(finished["strategy"], "single-user");
+    assert_eq!(finished["span"]["secret_arn"], arn.as_str());
+    assert_eq!(finished["span"]["token"], token.as_str());
+    assert_eq!(finished["span"]["strategy"], "single-user");
     assert!(finished["duration_ms"].is_number());
     assert!(output.contains("offers no TLS"), "the plaintext fallback is logged:\n{output}");
 }
