@@ -4,7 +4,7 @@
 //! Binaries are static musl builds (so the glibc of the Lambda image does not matter), cross
 //! compiled with `cargo zigbuild`, whose zig comes from PyPI into the project-local tools venv.
 //! Zips are reproducible: fixed timestamps and permissions, sorted entries, and no local paths
-//! in the binaries (`--remap-path-prefix`).
+//! in the binaries (`--remap-path-prefix`). Each zip gets a CycloneDX SBOM beside it.
 
 use crate::tools::{self, run, workspace_root};
 use anyhow::{Context, Result, bail};
@@ -68,6 +68,9 @@ pub struct Options {
     pub functions: Vec<String>,
     /// A PEM bundle to place in every zip.
     pub ca_bundle: Option<PathBuf>,
+    /// Also build `rotation-core`'s `panic-probe` example (for the tests) with the same
+    /// profile and target.
+    pub panic_probe: bool,
 }
 
 impl Options {
@@ -77,6 +80,7 @@ impl Options {
             arches: vec![Arch::X86_64, Arch::Arm64],
             functions: Vec::new(),
             ca_bundle: None,
+            panic_probe: false,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -116,8 +120,6 @@ pub struct Artifact {
     pub arch: Arch,
     /// The zip.
     pub zip: PathBuf,
-    /// The binary inside it.
-    pub binary: PathBuf,
     /// Zip size in bytes.
     pub zip_size: u64,
     /// Binary size in bytes.
@@ -153,7 +155,36 @@ fn ensure_toolchain(arches: &[Arch]) -> Result<()> {
             run(Command::new("rustup").args(["target", "add", arch.triple()]))?;
         }
     }
-    tools::ensure_python_tools(&["ziglang", "cargo-zigbuild"])
+    tools::ensure_python_tools(&["ziglang", "cargo-zigbuild"])?;
+    tools::ensure_cargo_tools(&["cargo-cyclonedx"])
+}
+
+/// A CycloneDX SBOM of each function's binary, as `<function>-<arch>.cdx.json` next to its zip.
+/// cargo-cyclonedx writes one file per binary into each package folder; they are moved out
+/// (and the ones not asked for removed) so the source tree stays clean.
+fn write_sboms(root: &Path, arch: Arch, functions: &[String], out: &Path) -> Result<()> {
+    eprintln!("xtask: writing SBOMs for {}", arch.lambda_name());
+    run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .env("PATH", tools::tools_path()?)
+        .args(["cyclonedx", "--quiet", "--format", "json", "--describe", "binaries"])
+        .args(["--spec-version", "1.5", "--no-build-deps", "--target", arch.triple()]))
+    .context("cargo cyclonedx failed")?;
+    for dir in [root.join("xtask"), root.join("tests")]
+        .into_iter()
+        .chain(std::fs::read_dir(root.join("crates"))?.filter_map(|e| e.ok().map(|e| e.path())))
+    {
+        for entry in std::fs::read_dir(&dir)?.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(bin) = name.strip_suffix("_bin.cdx.json") else { continue };
+            if functions.iter().any(|f| f == bin) {
+                std::fs::rename(entry.path(), out.join(format!("{bin}-{}.cdx.json", arch.lambda_name())))?;
+            } else {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Build and zip. Returns one artifact per function and architecture.
@@ -174,7 +205,7 @@ pub fn build(opts: &Options) -> Result<Vec<Artifact>> {
             arch.lambda_name(),
             arch.triple()
         );
-        cargo_build(&root, arch, &opts.functions)?;
+        cargo_build(&root, arch, &opts.functions, opts.panic_probe)?;
         for f in &opts.functions {
             let binary = root
                 .join("target")
@@ -192,15 +223,20 @@ pub fn build(opts: &Options) -> Result<Vec<Artifact>> {
                 binary_size: std::fs::metadata(&binary)?.len(),
                 sha256: hex(&Sha256::digest(&zip_bytes)),
                 zip,
-                binary,
             });
         }
+        write_sboms(&root, arch, &opts.functions, &out)?;
     }
     write_sums(&out)?;
     Ok(artifacts)
 }
 
-fn cargo_build(root: &Path, arch: Arch, functions: &[String]) -> Result<()> {
+/// Where a target's release artifacts are.
+pub fn release_dir(arch: Arch) -> PathBuf {
+    workspace_root().join("target").join(arch.triple()).join("release")
+}
+
+fn cargo_build(root: &Path, arch: Arch, functions: &[String], panic_probe: bool) -> Result<()> {
     let venv_bin = tools::venv_bin("python").parent().map(Path::to_path_buf).unwrap_or_default();
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut paths = vec![venv_bin];
@@ -229,6 +265,9 @@ fn cargo_build(root: &Path, arch: Arch, functions: &[String]) -> Result<()> {
             .map(|(_, p)| *p)
             .context("unknown function")?;
         cmd.args(["--package", package, "--bin", f]);
+    }
+    if panic_probe {
+        cmd.args(["--package", "rotation-core", "--example", "panic-probe"]);
     }
     run(&mut cmd).context("the release build failed")
 }

@@ -5,6 +5,7 @@
 //! - `bench`: measure cold start, rotation time, memory and Secrets Manager calls.
 //! - `package`: write the SAM/CloudFormation templates for each function.
 
+mod bench;
 mod dist;
 mod package;
 mod test;
@@ -18,6 +19,7 @@ fn main() -> Result<()> {
         bail!("usage: cargo xtask <dist|test|bench|package> [options]");
     };
     match command.as_str() {
+        "bench" => bench::run_cli(rest),
         "dist" => dist::run_cli(rest),
         "test" => test::run_cli(rest),
         "package" => package::run(rest),

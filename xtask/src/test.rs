@@ -2,7 +2,8 @@
 //!
 //! 1. Installs what is missing: the database servers from apt, moto and cfn-lint into the
 //!    tools venv, the musl targets and zig for the release build.
-//! 2. Checks formatting and clippy.
+//! 2. Checks formatting and clippy, and the dependency policy (`cargo deny check licenses
+//!    bans sources`; advisories need the internet).
 //! 3. Builds the x86_64 release zips (`cargo xtask dist --arch x86_64`) and unpacks each
 //!    `bootstrap`, so the tests run the very binaries that ship.
 //! 4. Starts a moto server, a MariaDB, a PostgreSQL and a Redis, each throwaway, on free ports.
@@ -23,6 +24,11 @@ use test_support::moto::Moto;
 use test_support::postgres::Postgres;
 use test_support::redis::Redis;
 
+/// The functions whose arm64 zips every test run builds and runs under qemu. Building all six
+/// for both architectures would double the release build time of every CI run; one function
+/// per engine crate covers each driver, TLS stack and C dependency on arm64.
+pub const ARM64_IN_CI: &[&str] = &["mysql-single-user", "postgres-alternating-users", "redis-single-user"];
+
 /// Binaries the tests start, and the Debian package of each.
 const SYSTEM_NEEDS: &[(&str, &str)] = &[
     ("/usr/sbin/mariadbd", "mariadb-server"),
@@ -30,6 +36,7 @@ const SYSTEM_NEEDS: &[(&str, &str)] = &[
     ("/usr/lib/postgresql/*/bin/postgres", "postgresql"),
     ("redis-server", "redis-server"),
     ("openssl", "openssl"),
+    ("/usr/bin/qemu-aarch64-static", "qemu-user-static"),
 ];
 
 fn present(path: &str) -> bool {
@@ -98,6 +105,52 @@ fn unpack(artifacts: &[dist::Artifact]) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Build one function again from a copy of the sources in another folder, with its own target
+/// folder, and compare the zip's sha256 with the main build's: equal bytes mean no local path,
+/// time or ordering leaked into the binary or the zip.
+fn check_reproducible(artifacts: &[dist::Artifact]) -> Result<()> {
+    let reference = artifacts
+        .iter()
+        .find(|a| a.function == REPRO_FUNCTION)
+        .context("the reproducibility check needs the x86_64 build of its function")?;
+    let copy = std::env::temp_dir().join(format!("rotation-lambdas-repro-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&copy);
+    eprintln!("xtask: reproducibility: building {REPRO_FUNCTION} again in {}", copy.display());
+    let root = workspace_root();
+    let files = Command::new("git")
+        .current_dir(&root)
+        .args(["ls-files", "--cached", "--others", "--exclude-standard", "-z"])
+        .output()
+        .context("git ls-files")?;
+    for name in files.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let name = String::from_utf8_lossy(name).into_owned();
+        let (from, to) = (root.join(&name), copy.join(&name));
+        if from.is_file() {
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::copy(&from, &to)?;
+        }
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(&cargo)
+        .current_dir(&copy)
+        .env_remove("CARGO_TARGET_DIR")
+        .env("ROTATION_TOOLS_DIR", tools::tools_dir())
+        .args(["xtask", "dist", "--arch", "x86_64", "--function", REPRO_FUNCTION]))?;
+    let again = copy.join("target").join("dist").join(format!("{REPRO_FUNCTION}-x86_64.zip"));
+    let digest = dist::hex(&sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(std::fs::read(&again)?)));
+    let _ = std::fs::remove_dir_all(&copy);
+    if digest != reference.sha256 {
+        bail!("{REPRO_FUNCTION}-x86_64.zip is not reproducible: {} here, {digest} from a copy of the sources", reference.sha256);
+    }
+    eprintln!("xtask: reproducibility: {REPRO_FUNCTION}-x86_64.zip is byte-identical ({digest})");
+    Ok(())
+}
+
+/// The function built twice by the reproducibility check.
+const REPRO_FUNCTION: &str = "mysql-single-user";
+
 /// Entry point of `cargo xtask test`.
 pub fn run_cli(args: &[String]) -> Result<()> {
     let (ours, cargo_args) = match args.iter().position(|a| a == "--") {
@@ -138,16 +191,36 @@ pub fn run_cli(args: &[String]) -> Result<()> {
         ]))?;
     }
 
+    eprintln!("xtask: cargo deny check licenses bans sources");
+    tools::ensure_cargo_tools(&["cargo-deny"])?;
+    run(Command::new(&cargo)
+        .current_dir(&root)
+        .env("PATH", tools::tools_path()?)
+        .args(["deny", "check", "licenses", "bans", "sources"]))
+    .context("cargo deny found a problem (deny.toml holds the policy)")?;
+
+    let all: Vec<String> = dist::FUNCTIONS.iter().map(|(n, _)| (*n).to_owned()).collect();
+    let mut expected: Vec<String> = all.iter().map(|f| format!("{f}-x86_64")).collect();
+    expected.extend(ARM64_IN_CI.iter().map(|f| format!("{f}-arm64")));
     let bin_dir = if build {
         let artifacts = dist::build(&dist::Options {
             arches: vec![Arch::X86_64],
-            functions: dist::FUNCTIONS.iter().map(|(n, _)| (*n).to_owned()).collect(),
+            functions: all.clone(),
             ca_bundle: None,
+            panic_probe: true,
         })?;
+        dist::build(&dist::Options {
+            arches: vec![Arch::Arm64],
+            functions: ARM64_IN_CI.iter().map(|f| (*f).to_owned()).collect(),
+            ca_bundle: None,
+            panic_probe: false,
+        })?;
+        check_reproducible(&artifacts)?;
         unpack(&artifacts)?
     } else {
         root.join("target").join("test-bin")
     };
+    let panic_probe = dist::release_dir(Arch::X86_64).join("examples").join("panic-probe");
 
     eprintln!("xtask: starting moto and the database servers");
     let venv_bin = tools::venv_bin("python")
@@ -182,6 +255,9 @@ pub fn run_cli(args: &[String]) -> Result<()> {
     }
     cmd.args(cargo_args)
         .env("ROTATION_TEST_BIN_DIR", &bin_dir)
+        .env("ROTATION_TEST_ZIP_DIR", dist::dist_dir())
+        .env("ROTATION_TEST_EXPECT_ZIPS", expected.join(","))
+        .env("ROTATION_TEST_PANIC_PROBE", &panic_probe)
         .envs(env);
     let tests = run(&mut cmd);
     // The servers stop here (drop), before the template checks.

@@ -14,9 +14,12 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// `target/tools`, where project-local tools live.
+/// `target/tools`, where project-local tools live (`ROTATION_TOOLS_DIR` overrides it, so that
+/// a second checkout can share one set of tools).
 pub fn tools_dir() -> PathBuf {
-    workspace_root().join("target").join("tools")
+    std::env::var_os("ROTATION_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target").join("tools"))
 }
 
 /// Path of an executable inside the tools venv.
@@ -65,4 +68,37 @@ pub fn run(cmd: &mut Command) -> Result<()> {
         bail!("{cmd:?} failed with {status}");
     }
     Ok(())
+}
+
+/// Cargo subcommands installed into `target/tools/cargo` (name, pinned version).
+pub const CARGO_TOOLS: &[(&str, &str)] = &[("cargo-deny", "0.20.2"), ("cargo-cyclonedx", "0.5.9")];
+
+/// The folder holding the installed cargo subcommands.
+pub fn cargo_tools_bin() -> PathBuf {
+    tools_dir().join("cargo").join("bin")
+}
+
+/// `cargo install` the named tools of [`CARGO_TOOLS`] that are missing (a few minutes each,
+/// once per machine).
+pub fn ensure_cargo_tools(names: &[&str]) -> Result<()> {
+    for (name, version) in CARGO_TOOLS.iter().filter(|(n, _)| names.contains(n)) {
+        if cargo_tools_bin().join(name).exists() {
+            continue;
+        }
+        eprintln!("xtask: cargo install {name}@{version} (once; it takes a few minutes)");
+        run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["install", "--locked", "--quiet", "--root"])
+            .arg(tools_dir().join("cargo"))
+            .arg(format!("{name}@{version}")))?;
+    }
+    Ok(())
+}
+
+/// PATH with the tools venv and the cargo tools first.
+pub fn tools_path() -> Result<std::ffi::OsString> {
+    let mut paths = vec![tools_dir().join("venv").join("bin"), cargo_tools_bin()];
+    if let Some(p) = std::env::var_os("PATH") {
+        paths.extend(std::env::split_paths(&p));
+    }
+    Ok(std::env::join_paths(paths)?)
 }

@@ -271,8 +271,26 @@ pub struct Function {
 impl Function {
     /// Start `binary` as Lambda would, with the emulator as Secrets Manager and `env` on top.
     pub fn spawn(binary: &Path, moto_url: &str, env: &[(&str, &str)]) -> Function {
+        Function::spawn_under(None, binary, moto_url, env)
+    }
+
+    /// As [`Function::spawn`], through `runner` when given (e.g. `qemu-aarch64-static` for an
+    /// arm64 binary on an x86_64 machine).
+    pub fn spawn_under(
+        runner: Option<&Path>,
+        binary: &Path,
+        moto_url: &str,
+        env: &[(&str, &str)],
+    ) -> Function {
         let api = RuntimeApi::start();
-        let mut cmd = Command::new(binary);
+        let mut cmd = match runner {
+            Some(r) => {
+                let mut c = Command::new(r);
+                c.arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", &api.address)

@@ -11,6 +11,7 @@ pub mod moto;
 pub mod net;
 pub mod postgres;
 pub mod process;
+pub mod proxy;
 pub mod redis;
 pub mod secrets;
 pub mod tls;

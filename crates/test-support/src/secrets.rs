@@ -35,7 +35,11 @@ pub fn client(url: &str) -> Client {
 impl Sm {
     /// Connect to the emulator `cargo xtask test` started.
     pub fn from_env() -> Sm {
-        let moto = Moto::from_env();
+        Sm::new(&Moto::from_env())
+    }
+
+    /// Connect to an emulator.
+    pub fn new(moto: &Moto) -> Sm {
         Sm {
             client: client(&moto.url),
             url: moto.url.clone(),

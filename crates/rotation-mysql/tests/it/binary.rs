@@ -117,3 +117,27 @@ async fn killed_after_set_secret_and_retried_in_a_fresh_process() {
     login(db.port, &user, &new).await.expect("new password works");
     assert_no_secret(&second.output(), &[&old, &new]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotation_makes_only_the_secrets_manager_calls_it_needs() {
+    let db = db();
+    let sm = Sm::from_env();
+    let proxy = test_support::proxy::CountingProxy::start(&sm.url);
+    let master = master_secret(&sm, &db).await;
+    for (function, budget) in [("mysql-single-user", 12), ("mysql-alternating-users", 13)] {
+        let user = unique("calls");
+        let pw = unique("Pw-");
+        create_user(&db, &user, "%", &pw, &[], false).await;
+        let mut value = secret(db.port, &user, &pw);
+        value["masterarn"] = json!(master);
+        let arn = sm.create("mysql-calls-", &value).await;
+        let f = Function::spawn(&function_binary(function), &proxy.url, &[]);
+        let token = sm.start_rotation(&arn).await;
+        proxy.reset();
+        tokio::task::block_in_place(|| f.rotate(&arn, &token));
+        let counts = proxy.counts();
+        let total: usize = counts.values().sum();
+        assert!(total <= budget, "{function}: {total} calls, budget {budget}: {counts:?}");
+        assert_eq!(counts.get("DescribeSecret"), Some(&4), "{function}: one per step: {counts:?}");
+    }
+}

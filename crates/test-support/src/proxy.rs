@@ -1,0 +1,152 @@
+//! An HTTP proxy in front of the Secrets Manager emulator that counts calls by operation
+//! (`X-Amz-Target`), so tests and benchmarks can see how many calls a rotation makes.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+/// The proxy; its counters are shared with the serving threads.
+pub struct CountingProxy {
+    /// `http://127.0.0.1:PORT`: give this to the function as its endpoint.
+    pub url: String,
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// One HTTP message: the head (start line and headers, as sent) and the body.
+fn read_message(reader: &mut BufReader<TcpStream>) -> Option<(String, Vec<u8>)> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        head.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let header = |name: &str| {
+        head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
+        })
+    };
+    let mut body = Vec::new();
+    if header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
+        // Re-frame as a plain body; the head is rewritten below.
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size).ok()?;
+            let n = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
+            let mut chunk = vec![0; n + 2];
+            reader.read_exact(&mut chunk).ok()?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+        let mut plain: String = head
+            .lines()
+            .filter(|l| !l.is_empty() && !l.to_ascii_lowercase().starts_with("transfer-encoding"))
+            .map(|l| format!("{l}\r\n"))
+            .collect();
+        plain.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        return Some((plain, body));
+    }
+    let length: usize = header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    body.resize(length, 0);
+    reader.read_exact(&mut body).ok()?;
+    Some((head, body))
+}
+
+fn relay(client: TcpStream, upstream_addr: String, counts: Arc<Mutex<HashMap<String, usize>>>) {
+    let Ok(mut client_w) = client.try_clone() else {
+        return;
+    };
+    let mut client_r = BufReader::new(client);
+    let Ok(upstream) = TcpStream::connect(&upstream_addr) else {
+        return;
+    };
+    let Ok(mut upstream_w) = upstream.try_clone() else {
+        return;
+    };
+    let mut upstream_r = BufReader::new(upstream);
+    while let Some((head, body)) = read_message(&mut client_r) {
+        let op = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case("x-amz-target")
+                    .then(|| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| "other".into());
+        let op = op.rsplit('.').next().unwrap_or(&op).to_owned();
+        *counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(op)
+            .or_default() += 1;
+        if upstream_w.write_all(head.as_bytes()).is_err() || upstream_w.write_all(&body).is_err() {
+            return;
+        }
+        let Some((rhead, rbody)) = read_message(&mut upstream_r) else {
+            return;
+        };
+        if client_w.write_all(rhead.as_bytes()).is_err() || client_w.write_all(&rbody).is_err() {
+            return;
+        }
+    }
+}
+
+impl CountingProxy {
+    /// Listen on a free loopback port and forward to `upstream_url` (`http://host:port`).
+    pub fn start(upstream_url: &str) -> CountingProxy {
+        let upstream = upstream_url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+        let url = format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .unwrap_or_else(|e| panic!("local_addr: {e}"))
+        );
+        let counts = Arc::new(Mutex::new(HashMap::new()));
+        let c = Arc::clone(&counts);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (c, upstream) = (Arc::clone(&c), upstream.clone());
+                std::thread::spawn(move || relay(stream, upstream, c));
+            }
+        });
+        CountingProxy { url, counts }
+    }
+
+    /// Calls so far, by operation.
+    pub fn counts(&self) -> HashMap<String, usize> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// All calls so far.
+    pub fn total(&self) -> usize {
+        self.counts().values().sum()
+    }
+
+    /// Forget the counts.
+    pub fn reset(&self) {
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
