@@ -9,6 +9,7 @@ mod bench;
 mod dist;
 mod package;
 mod test;
+mod tidy;
 mod tools;
 
 use anyhow::{Result, bail};
