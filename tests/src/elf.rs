@@ -27,7 +27,10 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 
 /// Read a 64-bit little-endian ELF file.
 pub fn linkage(bytes: &[u8]) -> Linkage {
-    assert!(bytes.len() > 64 && &bytes[..4] == b"\x7fELF", "not an ELF file");
+    assert!(
+        bytes.len() > 64 && &bytes[..4] == b"\x7fELF",
+        "not an ELF file"
+    );
     assert_eq!(bytes[4], 2, "not a 64-bit ELF");
     assert_eq!(bytes[5], 1, "not little-endian");
     let machine = u16_at(bytes, 18);

@@ -18,7 +18,8 @@ async fn a_panic_is_a_lambda_error_and_the_process_keeps_serving() {
     let token = sm.start_rotation(&arn).await;
     let mut f = Function::spawn(&probe, &sm.url, &[]);
     tokio::task::block_in_place(|| {
-        f.invoke(&arn, &token, "createSecret").expect_ok("createSecret");
+        f.invoke(&arn, &token, "createSecret")
+            .expect_ok("createSecret");
         // setSecret logs in, and the probe's engine panics there.
         for _ in 0..2 {
             match f.invoke(&arn, &token, "setSecret") {
@@ -29,7 +30,8 @@ async fn a_panic_is_a_lambda_error_and_the_process_keeps_serving() {
             }
         }
         // Still serving.
-        f.invoke(&arn, &token, "createSecret").expect_ok("after the panic");
+        f.invoke(&arn, &token, "createSecret")
+            .expect_ok("after the panic");
     });
     assert!(f.running(), "the process survived the panics");
     assert!(!f.output().contains("probe-secret-pw"));

@@ -28,8 +28,14 @@ fn built() -> Vec<Built> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.expect("entry").path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
-        let Some(stem) = name.strip_suffix(".zip") else { continue };
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let Some(stem) = name.strip_suffix(".zip") else {
+            continue;
+        };
         let (function, arch) = stem.rsplit_once('-').expect("<function>-<arch>.zip");
         out.push(Built {
             function: function.to_owned(),
@@ -42,7 +48,8 @@ fn built() -> Vec<Built> {
 }
 
 fn bootstrap(zip: &Path) -> Vec<u8> {
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).expect("zip")).expect("zip format");
+    let mut archive =
+        zip::ZipArchive::new(std::fs::File::open(zip).expect("zip")).expect("zip format");
     let mut entry = archive.by_name("bootstrap").expect("bootstrap entry");
     let mut bytes = Vec::new();
     entry.read_to_end(&mut bytes).expect("read");
@@ -55,13 +62,23 @@ fn the_expected_zips_exist() {
     let expected = test_support::required_env("ROTATION_TEST_EXPECT_ZIPS");
     for want in expected.split(',') {
         assert!(
-            built.iter().any(|b| format!("{}-{}", b.function, b.arch) == want),
+            built
+                .iter()
+                .any(|b| format!("{}-{}", b.function, b.arch) == want),
             "{want}.zip was not built"
         );
     }
     for b in &built {
-        assert!(FUNCTIONS.contains(&b.function.as_str()), "unexpected zip {}", b.zip.display());
-        assert!(["x86_64", "arm64"].contains(&b.arch.as_str()), "arch {}", b.arch);
+        assert!(
+            FUNCTIONS.contains(&b.function.as_str()),
+            "unexpected zip {}",
+            b.zip.display()
+        );
+        assert!(
+            ["x86_64", "arm64"].contains(&b.arch.as_str()),
+            "arch {}",
+            b.arch
+        );
     }
 }
 
@@ -71,7 +88,8 @@ fn zips_have_fixed_metadata_and_are_in_sha256sums() {
     let dir = PathBuf::from(test_support::required_env("ROTATION_TEST_ZIP_DIR"));
     let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).expect("SHA256SUMS");
     for b in &built {
-        let mut archive = zip::ZipArchive::new(std::fs::File::open(&b.zip).expect("zip")).expect("zip");
+        let mut archive =
+            zip::ZipArchive::new(std::fs::File::open(&b.zip).expect("zip")).expect("zip");
         let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
         let mut sorted = names.clone();
         sorted.sort();
@@ -79,9 +97,17 @@ fn zips_have_fixed_metadata_and_are_in_sha256sums() {
         for i in 0..archive.len() {
             let entry = archive.by_index(i).expect("entry");
             let modified = entry.last_modified().expect("timestamp");
-            assert_eq!((modified.year(), modified.month(), modified.day()), (1980, 1, 1), "fixed timestamp");
+            assert_eq!(
+                (modified.year(), modified.month(), modified.day()),
+                (1980, 1, 1),
+                "fixed timestamp"
+            );
             let mode = entry.unix_mode().expect("unix mode") & 0o777;
-            let want = if entry.name() == "bootstrap" { 0o755 } else { 0o644 };
+            let want = if entry.name() == "bootstrap" {
+                0o755
+            } else {
+                0o644
+            };
             assert_eq!(mode, want, "{}: {}", b.zip.display(), entry.name());
         }
         let name = b.zip.file_name().and_then(|n| n.to_str()).expect("name");
@@ -107,7 +133,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
             c.wait_with_output()
         })
         .expect("sha256sum");
-    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_owned()
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[test]
@@ -116,7 +146,11 @@ fn binaries_are_static_and_for_their_architecture() {
         let l = elf::linkage(&bootstrap(&b.zip));
         let machine = if b.arch == "arm64" { 183 } else { 62 };
         assert_eq!(l.machine, machine, "{}: ELF machine", b.zip.display());
-        assert!(!l.interpreter, "{}: asks for a dynamic loader", b.zip.display());
+        assert!(
+            !l.interpreter,
+            "{}: asks for a dynamic loader",
+            b.zip.display()
+        );
         assert_eq!(l.needed, 0, "{}: needs shared libraries", b.zip.display());
     }
 }
@@ -151,7 +185,10 @@ async fn every_zip_serves_a_rotation_event() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let runner = if b.arch == "arm64" && std::env::consts::ARCH != "aarch64" {
-            assert!(qemu.exists(), "arm64 zips run under qemu: apt-get install qemu-user-static");
+            assert!(
+                qemu.exists(),
+                "arm64 zips run under qemu: apt-get install qemu-user-static"
+            );
             Some(qemu.as_path())
         } else {
             None
@@ -162,7 +199,12 @@ async fn every_zip_serves_a_rotation_event() {
         tokio::task::block_in_place(|| f.invoke(&arn, &token, "createSecret"))
             .expect_ok(&format!("{}-{}", b.function, b.arch));
         let pending = sm.value(&arn, "AWSPENDING", Some(&token)).await;
-        assert!(pending.is_some(), "{}-{}: the new version was stored", b.function, b.arch);
+        assert!(
+            pending.is_some(),
+            "{}-{}: the new version was stored",
+            b.function,
+            b.arch
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

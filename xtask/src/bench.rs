@@ -39,9 +39,15 @@ struct Samples {
 }
 
 fn cli(cmd: &mut Command, what: &str) -> Result<()> {
-    let out = cmd.output().with_context(|| format!("{what}: cannot start"))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("{what}: cannot start"))?;
     if !out.status.success() {
-        bail!("{what}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{what}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(())
 }
@@ -51,25 +57,48 @@ fn find(candidates: &[&str], package: &str) -> Result<PathBuf> {
 }
 
 /// Create a user with `password` and return its secret (with `masterarn` when given).
-fn make_user(stack: &Stack, function: &str, user: &str, password: &str, master: Option<&str>) -> Result<Value> {
+fn make_user(
+    stack: &Stack,
+    function: &str,
+    user: &str,
+    password: &str,
+    master: Option<&str>,
+) -> Result<Value> {
     let mut secret = if function.starts_with("mysql") {
         let db = &stack.mariadb;
         cli(
-            Command::new(find(&["/usr/bin/mariadb", "/usr/bin/mysql"], "mariadb-client")?)
-                .args(["--no-defaults", "-h127.0.0.1", &format!("-P{}", db.port)])
-                .arg(format!("-u{}", db.admin_user))
-                .arg(format!("-p{}", db.admin_password))
-                .args(["-e", &format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")]),
+            Command::new(find(
+                &["/usr/bin/mariadb", "/usr/bin/mysql"],
+                "mariadb-client",
+            )?)
+            .args(["--no-defaults", "-h127.0.0.1", &format!("-P{}", db.port)])
+            .arg(format!("-u{}", db.admin_user))
+            .arg(format!("-p{}", db.admin_password))
+            .args([
+                "-e",
+                &format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"),
+            ]),
             "creating a MySQL user",
         )?;
         json!({"engine": "mysql", "host": "127.0.0.1", "port": db.port, "username": user, "password": password, "ssl": false})
     } else if function.starts_with("postgres") {
         let db = &stack.postgres;
         cli(
-            Command::new(find(&["/usr/lib/postgresql/*/bin/psql", "/usr/bin/psql"], "postgresql-client")?)
-                .env("PGPASSWORD", &db.admin_password)
-                .arg(format!("host=127.0.0.1 port={} user={} dbname=postgres", db.port, db.admin_user))
-                .args(["-v", "ON_ERROR_STOP=1", "-c", &format!("CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'")]),
+            Command::new(find(
+                &["/usr/lib/postgresql/*/bin/psql", "/usr/bin/psql"],
+                "postgresql-client",
+            )?)
+            .env("PGPASSWORD", &db.admin_password)
+            .arg(format!(
+                "host=127.0.0.1 port={} user={} dbname=postgres",
+                db.port, db.admin_user
+            ))
+            .args([
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                &format!("CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'"),
+            ]),
             "creating a PostgreSQL role",
         )?;
         json!({"engine": "postgres", "host": "127.0.0.1", "port": db.port, "username": user, "password": password, "ssl": false})
@@ -77,9 +106,23 @@ fn make_user(stack: &Stack, function: &str, user: &str, password: &str, master: 
         let db = &stack.redis;
         cli(
             Command::new(find(&["/usr/bin/redis-cli"], "redis-tools")?)
-                .args(["-h", "127.0.0.1", "-p", &db.port.to_string(), "--no-auth-warning"])
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &db.port.to_string(),
+                    "--no-auth-warning",
+                ])
                 .args(["--user", &db.admin_user, "--pass", &db.admin_password])
-                .args(["ACL", "SETUSER", user, "on", &format!(">{password}"), "~*", "+@all"]),
+                .args([
+                    "ACL",
+                    "SETUSER",
+                    user,
+                    "on",
+                    &format!(">{password}"),
+                    "~*",
+                    "+@all",
+                ]),
             "creating a Redis user",
         )?;
         json!({"engine": "redis", "host": "127.0.0.1", "port": db.port, "username": user, "password": password, "ssl": false})
@@ -92,22 +135,49 @@ fn make_user(stack: &Stack, function: &str, user: &str, password: &str, master: 
 
 fn admin_secret(stack: &Stack, function: &str) -> Value {
     let (port, user, password) = if function.starts_with("mysql") {
-        (stack.mariadb.port, &stack.mariadb.admin_user, &stack.mariadb.admin_password)
+        (
+            stack.mariadb.port,
+            &stack.mariadb.admin_user,
+            &stack.mariadb.admin_password,
+        )
     } else if function.starts_with("postgres") {
-        (stack.postgres.port, &stack.postgres.admin_user, &stack.postgres.admin_password)
+        (
+            stack.postgres.port,
+            &stack.postgres.admin_user,
+            &stack.postgres.admin_password,
+        )
     } else {
-        (stack.redis.port, &stack.redis.admin_user, &stack.redis.admin_password)
+        (
+            stack.redis.port,
+            &stack.redis.admin_user,
+            &stack.redis.admin_password,
+        )
     };
     json!({"host": "127.0.0.1", "port": port, "username": user, "password": password})
 }
 
-fn measure(stack: &Stack, rt: &tokio::runtime::Runtime, sm: &Sm, proxy: &CountingProxy, function: &str, binary: &Path, run: usize, out: &mut Samples) -> Result<()> {
+fn measure(
+    stack: &Stack,
+    rt: &tokio::runtime::Runtime,
+    sm: &Sm,
+    proxy: &CountingProxy,
+    function: &str,
+    binary: &Path,
+    run: usize,
+    out: &mut Samples,
+) -> Result<()> {
     let master = match function.ends_with("alternating-users") {
         true => Some(rt.block_on(sm.create("bench-master-", &admin_secret(stack, function)))),
         false => None,
     };
     let user = format!("bench{}x{run}", std::process::id());
-    let secret = make_user(stack, function, &format!("{user}{}", function.len()), "Bench-pw-0001", master.as_deref())?;
+    let secret = make_user(
+        stack,
+        function,
+        &format!("{user}{}", function.len()),
+        "Bench-pw-0001",
+        master.as_deref(),
+    )?;
     let arn = rt.block_on(sm.create("bench-", &secret));
     let mut f = Function::spawn(binary, &proxy.url, &[("LOG_LEVEL", "warn")]);
     let first = f
@@ -120,7 +190,11 @@ fn measure(stack: &Stack, rt: &tokio::runtime::Runtime, sm: &Sm, proxy: &Countin
         proxy.reset();
         let t = Instant::now();
         for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
-            if let test_support::lambda::Outcome::Err { error_type, error_message } = f.invoke(&arn, &token, step) {
+            if let test_support::lambda::Outcome::Err {
+                error_type,
+                error_message,
+            } = f.invoke(&arn, &token, step)
+            {
                 bail!("{function} {step}: {error_type}: {error_message}");
             }
         }
@@ -129,7 +203,8 @@ fn measure(stack: &Stack, rt: &tokio::runtime::Runtime, sm: &Sm, proxy: &Countin
             out.calls.push(proxy.total() as f64);
         }
     }
-    out.rss_mib.push(f.peak_rss_kib().unwrap_or(0) as f64 / 1024.0);
+    out.rss_mib
+        .push(f.peak_rss_kib().unwrap_or(0) as f64 / 1024.0);
     f.kill();
     Ok(())
 }
@@ -157,11 +232,16 @@ pub fn run_cli(args: &[String]) -> Result<()> {
             "--runs" => runs = it.next().context("--runs N")?.parse().context("--runs N")?,
             "--function" => functions.push(it.next().context("--function NAME")?.clone()),
             "--no-dist" => build = false,
-            other => bail!("unknown option {other:?}; usage: cargo xtask bench [--runs N] [--function NAME]… [--no-dist]"),
+            other => bail!(
+                "unknown option {other:?}; usage: cargo xtask bench [--runs N] [--function NAME]… [--no-dist]"
+            ),
         }
     }
     if functions.is_empty() {
-        functions = dist::FUNCTIONS.iter().map(|(n, _)| (*n).to_owned()).collect();
+        functions = dist::FUNCTIONS
+            .iter()
+            .map(|(n, _)| (*n).to_owned())
+            .collect();
     }
     if build {
         dist::build(&dist::Options {
@@ -172,7 +252,10 @@ pub fn run_cli(args: &[String]) -> Result<()> {
         })?;
     }
     tools::ensure_python_tools(&["moto[server]"])?;
-    let venv_bin = tools::venv_bin("python").parent().map(Path::to_path_buf).context("venv")?;
+    let venv_bin = tools::venv_bin("python")
+        .parent()
+        .map(Path::to_path_buf)
+        .context("venv")?;
     eprintln!("xtask: starting moto and the database servers");
     let stack = Stack {
         moto: Moto::start(&venv_bin).map_err(anyhow::Error::msg)?,
@@ -180,17 +263,27 @@ pub fn run_cli(args: &[String]) -> Result<()> {
         postgres: Postgres::start(None).map_err(anyhow::Error::msg)?,
         redis: Redis::start(None).map_err(anyhow::Error::msg)?,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let sm = Sm::new(&stack.moto);
     let proxy = CountingProxy::start(&stack.moto.url);
     println!(
         "{:<28} {:>22} {:>22} {:>22} {:>20} {:>9}",
-        "function (x86_64, N runs)", "init ms", "cold rotation ms", "warm rotation ms", "peak RSS MiB", "SM calls"
+        "function (x86_64, N runs)",
+        "init ms",
+        "cold rotation ms",
+        "warm rotation ms",
+        "peak RSS MiB",
+        "SM calls"
     );
     for function in &functions {
         let binary = dist::release_dir(Arch::X86_64).join(function);
         let binary_size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
-        eprintln!("xtask: bench {function} ({}), {runs} runs", dist::human(binary_size));
+        eprintln!(
+            "xtask: bench {function} ({}), {runs} runs",
+            dist::human(binary_size)
+        );
         let mut s = Samples::default();
         for run in 0..runs {
             measure(&stack, &rt, &sm, &proxy, function, &binary, run, &mut s)?;

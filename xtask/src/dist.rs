@@ -101,7 +101,10 @@ impl Options {
         for f in &opts.functions {
             if !FUNCTIONS.iter().any(|(name, _)| name == f) {
                 let names: Vec<_> = FUNCTIONS.iter().map(|(n, _)| *n).collect();
-                bail!("unknown function {f:?}; expected one of {}", names.join(", "));
+                bail!(
+                    "unknown function {f:?}; expected one of {}",
+                    names.join(", ")
+                );
             }
         }
         if opts.functions.is_empty() {
@@ -164,11 +167,26 @@ fn ensure_toolchain(arches: &[Arch]) -> Result<()> {
 /// (and the ones not asked for removed) so the source tree stays clean.
 fn write_sboms(root: &Path, arch: Arch, functions: &[String], out: &Path) -> Result<()> {
     eprintln!("xtask: writing SBOMs for {}", arch.lambda_name());
-    run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(root)
-        .env("PATH", tools::tools_path()?)
-        .args(["cyclonedx", "--quiet", "--format", "json", "--describe", "binaries"])
-        .args(["--spec-version", "1.5", "--no-build-deps", "--target", arch.triple()]))
+    run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(root)
+            .env("PATH", tools::tools_path()?)
+            .args([
+                "cyclonedx",
+                "--quiet",
+                "--format",
+                "json",
+                "--describe",
+                "binaries",
+            ])
+            .args([
+                "--spec-version",
+                "1.5",
+                "--no-build-deps",
+                "--target",
+                arch.triple(),
+            ]),
+    )
     .context("cargo cyclonedx failed")?;
     for dir in [root.join("xtask"), root.join("tests")]
         .into_iter()
@@ -176,9 +194,14 @@ fn write_sboms(root: &Path, arch: Arch, functions: &[String], out: &Path) -> Res
     {
         for entry in std::fs::read_dir(&dir)?.filter_map(Result::ok) {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(bin) = name.strip_suffix("_bin.cdx.json") else { continue };
+            let Some(bin) = name.strip_suffix("_bin.cdx.json") else {
+                continue;
+            };
             if functions.iter().any(|f| f == bin) {
-                std::fs::rename(entry.path(), out.join(format!("{bin}-{}.cdx.json", arch.lambda_name())))?;
+                std::fs::rename(
+                    entry.path(),
+                    out.join(format!("{bin}-{}.cdx.json", arch.lambda_name())),
+                )?;
             } else {
                 std::fs::remove_file(entry.path())?;
             }
@@ -233,11 +256,17 @@ pub fn build(opts: &Options) -> Result<Vec<Artifact>> {
 
 /// Where a target's release artifacts are.
 pub fn release_dir(arch: Arch) -> PathBuf {
-    workspace_root().join("target").join(arch.triple()).join("release")
+    workspace_root()
+        .join("target")
+        .join(arch.triple())
+        .join("release")
 }
 
 fn cargo_build(root: &Path, arch: Arch, functions: &[String], panic_probe: bool) -> Result<()> {
-    let venv_bin = tools::venv_bin("python").parent().map(Path::to_path_buf).unwrap_or_default();
+    let venv_bin = tools::venv_bin("python")
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut paths = vec![venv_bin];
     paths.extend(std::env::split_paths(&path));
@@ -255,9 +284,21 @@ fn cargo_build(root: &Path, arch: Arch, functions: &[String], panic_probe: bool)
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root)
         .env("PATH", std::env::join_paths(paths)?)
-        .env(format!("CARGO_TARGET_{}_RUSTFLAGS", arch.triple().to_uppercase().replace('-', "_")), rustflags)
+        .env(
+            format!(
+                "CARGO_TARGET_{}_RUSTFLAGS",
+                arch.triple().to_uppercase().replace('-', "_")
+            ),
+            rustflags,
+        )
         .env("SOURCE_DATE_EPOCH", "315532800")
-        .args(["zigbuild", "--release", "--locked", "--target", arch.triple()]);
+        .args([
+            "zigbuild",
+            "--release",
+            "--locked",
+            "--target",
+            arch.triple(),
+        ]);
     for f in functions {
         let package = FUNCTIONS
             .iter()
@@ -275,7 +316,8 @@ fn cargo_build(root: &Path, arch: Arch, functions: &[String], panic_probe: bool)
 /// Write a zip with fixed metadata: 1980-01-01 timestamps, `bootstrap` 0755, other files
 /// 0644, entries sorted by name.
 fn write_zip(zip: &Path, binary: &Path, ca: Option<&[u8]>) -> Result<()> {
-    let bytes = std::fs::read(binary).with_context(|| format!("{} was not built", binary.display()))?;
+    let bytes =
+        std::fs::read(binary).with_context(|| format!("{} was not built", binary.display()))?;
     let mut entries: Vec<(&str, &[u8], u32)> = vec![("bootstrap", &bytes, 0o755)];
     if let Some(ca) = ca {
         entries.push(("ca-bundle.pem", ca, 0o644));
@@ -306,7 +348,10 @@ fn write_sums(dir: &Path) -> Result<()> {
     let mut sums = String::new();
     for z in zips {
         let digest = hex(&Sha256::digest(std::fs::read(&z)?));
-        let name = z.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = z
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         sums.push_str(&format!("{digest}  {name}\n"));
     }
     std::fs::write(dir.join("SHA256SUMS"), sums)?;
@@ -320,7 +365,10 @@ pub fn hex(bytes: &[u8]) -> String {
 
 #[allow(clippy::print_stdout)]
 fn print_table(artifacts: &[Artifact]) {
-    println!("{:<28} {:<7} {:>10} {:>11}  sha256", "function", "arch", "zip", "binary");
+    println!(
+        "{:<28} {:<7} {:>10} {:>11}  sha256",
+        "function", "arch", "zip", "binary"
+    );
     for a in artifacts {
         println!(
             "{:<28} {:<7} {:>10} {:>11}  {}",

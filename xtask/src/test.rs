@@ -27,7 +27,11 @@ use test_support::redis::Redis;
 /// The functions whose arm64 zips every test run builds and runs under qemu. Building all six
 /// for both architectures would double the release build time of every CI run; one function
 /// per engine crate covers each driver, TLS stack and C dependency on arm64.
-pub const ARM64_IN_CI: &[&str] = &["mysql-single-user", "postgres-alternating-users", "redis-single-user"];
+pub const ARM64_IN_CI: &[&str] = &[
+    "mysql-single-user",
+    "postgres-alternating-users",
+    "redis-single-user",
+];
 
 /// Binaries the tests start, and the Debian package of each.
 const SYSTEM_NEEDS: &[(&str, &str)] = &[
@@ -44,7 +48,10 @@ fn present(path: &str) -> bool {
         let parent = Path::new(dir);
         let rest = rest.trim_start_matches('/');
         return std::fs::read_dir(parent)
-            .map(|rd| rd.filter_map(Result::ok).any(|e| e.path().join(rest).exists()))
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .any(|e| e.path().join(rest).exists())
+            })
             .unwrap_or(false);
     }
     if path.starts_with('/') {
@@ -95,7 +102,9 @@ fn unpack(artifacts: &[dist::Artifact]) -> Result<PathBuf> {
     for a in artifacts {
         let file = std::fs::File::open(&a.zip)?;
         let mut archive = zip::ZipArchive::new(file)?;
-        let mut entry = archive.by_name("bootstrap").context("zip has no bootstrap")?;
+        let mut entry = archive
+            .by_name("bootstrap")
+            .context("zip has no bootstrap")?;
         let target = dir.join(&a.function);
         let mut out = std::fs::File::create(&target)?;
         std::io::copy(&mut entry, &mut out)?;
@@ -115,11 +124,20 @@ fn check_reproducible(artifacts: &[dist::Artifact]) -> Result<()> {
         .context("the reproducibility check needs the x86_64 build of its function")?;
     let copy = std::env::temp_dir().join(format!("rotation-lambdas-repro-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&copy);
-    eprintln!("xtask: reproducibility: building {REPRO_FUNCTION} again in {}", copy.display());
+    eprintln!(
+        "xtask: reproducibility: building {REPRO_FUNCTION} again in {}",
+        copy.display()
+    );
     let root = workspace_root();
     let files = Command::new("git")
         .current_dir(&root)
-        .args(["ls-files", "--cached", "--others", "--exclude-standard", "-z"])
+        .args([
+            "ls-files",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "-z",
+        ])
         .output()
         .context("git ls-files")?;
     for name in files.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
@@ -137,12 +155,27 @@ fn check_reproducible(artifacts: &[dist::Artifact]) -> Result<()> {
         .current_dir(&copy)
         .env_remove("CARGO_TARGET_DIR")
         .env("ROTATION_TOOLS_DIR", tools::tools_dir())
-        .args(["xtask", "dist", "--arch", "x86_64", "--function", REPRO_FUNCTION]))?;
-    let again = copy.join("target").join("dist").join(format!("{REPRO_FUNCTION}-x86_64.zip"));
-    let digest = dist::hex(&sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(std::fs::read(&again)?)));
+        .args([
+            "xtask",
+            "dist",
+            "--arch",
+            "x86_64",
+            "--function",
+            REPRO_FUNCTION,
+        ]))?;
+    let again = copy
+        .join("target")
+        .join("dist")
+        .join(format!("{REPRO_FUNCTION}-x86_64.zip"));
+    let digest = dist::hex(&sha2::Digest::finalize(
+        <sha2::Sha256 as sha2::Digest>::new_with_prefix(std::fs::read(&again)?),
+    ));
     let _ = std::fs::remove_dir_all(&copy);
     if digest != reference.sha256 {
-        bail!("{REPRO_FUNCTION}-x86_64.zip is not reproducible: {} here, {digest} from a copy of the sources", reference.sha256);
+        bail!(
+            "{REPRO_FUNCTION}-x86_64.zip is not reproducible: {} here, {digest} from a copy of the sources",
+            reference.sha256
+        );
     }
     eprintln!("xtask: reproducibility: {REPRO_FUNCTION}-x86_64.zip is byte-identical ({digest})");
     Ok(())
@@ -169,7 +202,9 @@ pub fn run_cli(args: &[String]) -> Result<()> {
                 let list = it.next().context("--only needs a list, e.g. mysql,redis")?;
                 only = Some(list.split(',').map(str::to_owned).collect());
             }
-            other => bail!("unknown option {other:?}; usage: cargo xtask test [--no-lint] [--no-dist] [--only mysql,postgres,redis] [-- CARGO TEST ARGS]"),
+            other => bail!(
+                "unknown option {other:?}; usage: cargo xtask test [--no-lint] [--no-dist] [--only mysql,postgres,redis] [-- CARGO TEST ARGS]"
+            ),
         }
     }
     let wanted = |engine: &str| only.as_ref().is_none_or(|o| o.iter().any(|e| e == engine));
@@ -183,11 +218,19 @@ pub fn run_cli(args: &[String]) -> Result<()> {
 
     if lint {
         eprintln!("xtask: cargo fmt --check");
-        run(Command::new(&cargo).current_dir(&root).args(["fmt", "--all", "--check"]))
-            .context("formatting differs: run `cargo fmt --all`")?;
+        run(Command::new(&cargo)
+            .current_dir(&root)
+            .args(["fmt", "--all", "--check"]))
+        .context("formatting differs: run `cargo fmt --all`")?;
         eprintln!("xtask: cargo clippy");
         run(Command::new(&cargo).current_dir(&root).args([
-            "clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings",
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
         ]))?;
     }
 
@@ -199,7 +242,10 @@ pub fn run_cli(args: &[String]) -> Result<()> {
         .args(["deny", "check", "licenses", "bans", "sources"]))
     .context("cargo deny found a problem (deny.toml holds the policy)")?;
 
-    let all: Vec<String> = dist::FUNCTIONS.iter().map(|(n, _)| (*n).to_owned()).collect();
+    let all: Vec<String> = dist::FUNCTIONS
+        .iter()
+        .map(|(n, _)| (*n).to_owned())
+        .collect();
     let mut expected: Vec<String> = all.iter().map(|f| format!("{f}-x86_64")).collect();
     expected.extend(ARM64_IN_CI.iter().map(|f| format!("{f}-arm64")));
     let bin_dir = if build {
@@ -220,7 +266,9 @@ pub fn run_cli(args: &[String]) -> Result<()> {
     } else {
         root.join("target").join("test-bin")
     };
-    let panic_probe = dist::release_dir(Arch::X86_64).join("examples").join("panic-probe");
+    let panic_probe = dist::release_dir(Arch::X86_64)
+        .join("examples")
+        .join("panic-probe");
 
     eprintln!("xtask: starting moto and the database servers");
     let venv_bin = tools::venv_bin("python")

@@ -8,7 +8,9 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for e in entries.flatten() {
             let p = e.path();
             let name = e.file_name().to_string_lossy().into_owned();
@@ -66,6 +68,9 @@ mod tests {
                 }
             }
         }
-        assert!(found.is_empty(), "unwrap/expect/dbg! in shipped code: {found:#?}");
+        assert!(
+            found.is_empty(),
+            "unwrap/expect/dbg! in shipped code: {found:#?}"
+        );
     }
 }

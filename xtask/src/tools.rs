@@ -86,10 +86,12 @@ pub fn ensure_cargo_tools(names: &[&str]) -> Result<()> {
             continue;
         }
         eprintln!("xtask: cargo install {name}@{version} (once; it takes a few minutes)");
-        run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["install", "--locked", "--quiet", "--root"])
-            .arg(tools_dir().join("cargo"))
-            .arg(format!("{name}@{version}")))?;
+        run(
+            Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["install", "--locked", "--quiet", "--root"])
+                .arg(tools_dir().join("cargo"))
+                .arg(format!("{name}@{version}")),
+        )?;
     }
     Ok(())
 }

@@ -48,10 +48,14 @@ pub trait Engine: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), EngineError>> + Send;
 
     /// Log in and run a trivial query.
-    fn check_login(&self, creds: &DbSecret) -> impl Future<Output = Result<(), EngineError>> + Send;
+    fn check_login(&self, creds: &DbSecret)
+    -> impl Future<Output = Result<(), EngineError>> + Send;
 
     /// Single user: make the database accept `pending`'s password for the user.
-    fn set_password(&self, req: SetPassword<'_>) -> impl Future<Output = Result<(), EngineError>> + Send;
+    fn set_password(
+        &self,
+        req: SetPassword<'_>,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
 
     /// Alternating users: create `pending`'s user if missing, as a copy of `current`'s, and
     /// set its password.

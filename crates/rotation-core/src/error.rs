@@ -169,7 +169,9 @@ pub enum RotationError {
         source: SecretFormatError,
     },
     /// AWSPENDING does not describe the same database account as AWSCURRENT.
-    #[error("{step} for secret {arn}: AWSPENDING does not match AWSCURRENT: {problem}. Nothing was changed. If AWSPENDING was edited by hand, cancel the rotation (remove the AWSPENDING label) and start it again")]
+    #[error(
+        "{step} for secret {arn}: AWSPENDING does not match AWSCURRENT: {problem}. Nothing was changed. If AWSPENDING was edited by hand, cancel the rotation (remove the AWSPENDING label) and start it again"
+    )]
     ConfusedDeputy {
         /// Secret ARN.
         arn: String,
@@ -191,7 +193,9 @@ pub enum RotationError {
         source: EngineError,
     },
     /// A Secrets Manager call failed.
-    #[error("{step} for secret {arn}: Secrets Manager {operation} failed: {detail}. Check the function's IAM permissions and network path to Secrets Manager")]
+    #[error(
+        "{step} for secret {arn}: Secrets Manager {operation} failed: {detail}. Check the function's IAM permissions and network path to Secrets Manager"
+    )]
     SecretsManager {
         /// Secret ARN or id.
         arn: String,
@@ -203,7 +207,9 @@ pub enum RotationError {
         detail: String,
     },
     /// The secret has no AWSCURRENT version to rotate from.
-    #[error("{step} for secret {arn}: the secret has no AWSCURRENT version; store the initial credentials first")]
+    #[error(
+        "{step} for secret {arn}: the secret has no AWSCURRENT version; store the initial credentials first"
+    )]
     NoCurrentVersion {
         /// Secret ARN.
         arn: String,

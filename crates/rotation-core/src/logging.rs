@@ -33,5 +33,8 @@ pub fn init() {
         .flatten_event(true)
         .with_target(false)
         .with_ansi(false);
-    let _ = tracing_subscriber::registry().with(format).with(filter).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(format)
+        .with(filter)
+        .try_init();
 }

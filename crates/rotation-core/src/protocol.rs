@@ -95,14 +95,16 @@ impl<E: Engine> Rotator<E> {
         let secret_id = event.inner.secret_id.as_str();
         let token = event.inner.client_request_token.as_str();
         let step_name = event.inner.step.as_str();
-        let described = self.store.describe(secret_id).await.map_err(|e| {
-            RotationError::SecretsManager {
-                arn: secret_id.to_owned(),
-                step: "handler",
-                operation: e.operation,
-                detail: e.detail,
-            }
-        })?;
+        let described =
+            self.store
+                .describe(secret_id)
+                .await
+                .map_err(|e| RotationError::SecretsManager {
+                    arn: secret_id.to_owned(),
+                    step: "handler",
+                    operation: e.operation,
+                    detail: e.detail,
+                })?;
         let arn = described.arn.clone();
         if described.rotation_enabled == Some(false) {
             return Err(RotationError::RotationNotEnabled { arn });
@@ -149,7 +151,12 @@ impl<E: Engine> Rotator<E> {
     }
 
     /// Fetch and parse a version of the rotated secret.
-    async fn load(&self, cx: &Cx<'_>, stage: &str, version: Option<&str>) -> Result<Option<DbSecret>, RotationError> {
+    async fn load(
+        &self,
+        cx: &Cx<'_>,
+        stage: &str,
+        version: Option<&str>,
+    ) -> Result<Option<DbSecret>, RotationError> {
         let Some(json) = self
             .store
             .get(cx.secret_id, stage, version)
@@ -192,7 +199,12 @@ impl<E: Engine> Rotator<E> {
     }
 
     /// The admin secret named by `masterarn`, completed with the rotated secret's host and port.
-    async fn admin(&self, cx: &Cx<'_>, rotated: &DbSecret, masterarn: &str) -> Result<DbSecret, RotationError> {
+    async fn admin(
+        &self,
+        cx: &Cx<'_>,
+        rotated: &DbSecret,
+        masterarn: &str,
+    ) -> Result<DbSecret, RotationError> {
         let bad = |problem: String| RotationError::BadSecret {
             arn: masterarn.to_owned(),
             step: cx.step.as_str(),
@@ -266,7 +278,12 @@ impl<E: Engine> Rotator<E> {
             .map_err(|e| cx.sm(e))?;
         let pending = current.with_credentials(&username, password);
         self.store
-            .put_pending(cx.secret_id, cx.token, &pending.to_secret_string(), cx.rotation_token)
+            .put_pending(
+                cx.secret_id,
+                cx.token,
+                &pending.to_secret_string(),
+                cx.rotation_token,
+            )
             .await
             .map_err(|e| cx.sm(e))?;
         info!(username = %pending.username, "stored the new AWSPENDING version");
@@ -274,7 +291,12 @@ impl<E: Engine> Rotator<E> {
     }
 
     /// AWSPENDING must name the expected user on the same host, port and engine.
-    fn check_deputy(&self, cx: &Cx<'_>, current: &DbSecret, pending: &DbSecret) -> Result<(), RotationError> {
+    fn check_deputy(
+        &self,
+        cx: &Cx<'_>,
+        current: &DbSecret,
+        pending: &DbSecret,
+    ) -> Result<(), RotationError> {
         let expected = self.pending_username(current);
         if pending.username != expected {
             return Err(cx.deputy(format!(
@@ -357,7 +379,11 @@ impl<E: Engine> Rotator<E> {
             })
             .await
             .map_err(|e| {
-                let who = if admin.is_some() { "admin (masterarn)" } else { AWSCURRENT };
+                let who = if admin.is_some() {
+                    "admin (masterarn)"
+                } else {
+                    AWSCURRENT
+                };
                 cx.db(who, e, &all)
             })?;
         info!(user = %pending.username, "the database accepts the AWSPENDING password");
@@ -365,7 +391,11 @@ impl<E: Engine> Rotator<E> {
     }
 
     /// AWSPREVIOUS, if it names the same user, host and port and logs in.
-    async fn previous_login(&self, cx: &Cx<'_>, current: &DbSecret) -> Result<Option<DbSecret>, RotationError> {
+    async fn previous_login(
+        &self,
+        cx: &Cx<'_>,
+        current: &DbSecret,
+    ) -> Result<Option<DbSecret>, RotationError> {
         if cx.described.version_with(AWSPREVIOUS).is_none() {
             return Ok(None);
         }
@@ -440,7 +470,10 @@ impl<E: Engine> Rotator<E> {
             .move_current(cx.secret_id, cx.token, from)
             .await
             .map_err(|e| cx.sm(e))?;
-        info!(previous_version = from.unwrap_or("none"), "AWSCURRENT moved to the new version");
+        info!(
+            previous_version = from.unwrap_or("none"),
+            "AWSCURRENT moved to the new version"
+        );
         Ok(())
     }
 }

@@ -36,7 +36,9 @@ impl SslMode {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretFormatError {
     /// Not JSON at all.
-    #[error("the secret value is not valid JSON ({0}); store a JSON object such as {{\"engine\": …, \"host\": …, \"username\": …, \"password\": …}}")]
+    #[error(
+        "the secret value is not valid JSON ({0}); store a JSON object such as {{\"engine\": …, \"host\": …, \"username\": …, \"password\": …}}"
+    )]
     NotJson(String),
     /// JSON, but not an object.
     #[error("the secret value must be a JSON object, found {0}")]
@@ -53,7 +55,9 @@ pub enum SecretFormatError {
         expected: String,
     },
     /// The `engine` key names an engine this function does not rotate.
-    #[error("the secret's engine is '{found}', but this function rotates {accepted}; use the function for that engine or fix the 'engine' key")]
+    #[error(
+        "the secret's engine is '{found}', but this function rotates {accepted}; use the function for that engine or fix the 'engine' key"
+    )]
     WrongEngine {
         /// The engine found.
         found: String,
@@ -108,15 +112,19 @@ fn type_name(v: &Value) -> &'static str {
 
 fn parse_object(json: &SecretString) -> Result<Map<String, Value>, SecretFormatError> {
     // serde_json's syntax errors carry a line and column, never input text.
-    let value: Value = serde_json::from_str(json.expose_secret())
-        .map_err(|e| SecretFormatError::NotJson(format!("line {} column {}", e.line(), e.column())))?;
+    let value: Value = serde_json::from_str(json.expose_secret()).map_err(|e| {
+        SecretFormatError::NotJson(format!("line {} column {}", e.line(), e.column()))
+    })?;
     match value {
         Value::Object(map) => Ok(map),
         other => Err(SecretFormatError::NotObject(type_name(&other))),
     }
 }
 
-fn opt_string(map: &Map<String, Value>, key: &'static str) -> Result<Option<String>, SecretFormatError> {
+fn opt_string(
+    map: &Map<String, Value>,
+    key: &'static str,
+) -> Result<Option<String>, SecretFormatError> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -151,7 +159,9 @@ fn no_control_chars(key: &'static str, s: &str) -> Result<(), SecretFormatError>
 fn parse_port(map: &Map<String, Value>, default: u16) -> Result<u16, SecretFormatError> {
     let bad = |what: String| SecretFormatError::Invalid {
         key: "port",
-        expected: format!("must be a port number from 1 to 65535 (a number or a numeric string), found {what}"),
+        expected: format!(
+            "must be a port number from 1 to 65535 (a number or a numeric string), found {what}"
+        ),
     };
     let n = match map.get("port") {
         None | Some(Value::Null) => return Ok(default),
@@ -159,7 +169,10 @@ fn parse_port(map: &Map<String, Value>, default: u16) -> Result<u16, SecretForma
         Some(Value::String(s)) => s.trim().parse::<u64>().map_err(|_| bad(format!("{s:?}")))?,
         Some(other) => return Err(bad(type_name(other).into())),
     };
-    u16::try_from(n).ok().filter(|p| *p != 0).ok_or_else(|| bad(n.to_string()))
+    u16::try_from(n)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| bad(n.to_string()))
 }
 
 fn parse_ssl(map: &Map<String, Value>) -> Result<Option<SslMode>, SecretFormatError> {
@@ -185,7 +198,11 @@ impl DbSecret {
     pub fn parse(json: &SecretString, rules: &SecretRules) -> Result<DbSecret, SecretFormatError> {
         let raw = parse_object(json)?;
         let engine = req_string(&raw, "engine")?;
-        if !rules.engines.iter().any(|e| e.eq_ignore_ascii_case(engine.trim())) {
+        if !rules
+            .engines
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(engine.trim()))
+        {
             return Err(SecretFormatError::WrongEngine {
                 found: engine.chars().take(40).collect(),
                 accepted: rules.engines.join(", "),
@@ -224,7 +241,10 @@ impl DbSecret {
     /// Parse an admin ("master") secret. It needs `username` and `password`. A secret that
     /// holds only those (as RDS-managed master secrets do) takes host, port, database and TLS
     /// settings from `rotated`; one that names a host or port must name the rotated one's.
-    pub fn parse_master(json: &SecretString, rotated: &DbSecret) -> Result<DbSecret, SecretFormatError> {
+    pub fn parse_master(
+        json: &SecretString,
+        rotated: &DbSecret,
+    ) -> Result<DbSecret, SecretFormatError> {
         let raw = parse_object(json)?;
         let username = req_string(&raw, "username")?;
         no_control_chars("username", &username)?;
@@ -370,17 +390,43 @@ mod tests {
         let cases = [
             ("not json", "not valid JSON"),
             ("[1]", "JSON object"),
-            (r#"{"engine":"oracle","host":"h","username":"u","password":"p"}"#, "engine is 'oracle'"),
-            (r#"{"engine":"mysql","username":"u","password":"p"}"#, "no 'host' key"),
-            (r#"{"engine":"mysql","host":"h","username":"u"}"#, "no 'password' key"),
-            (r#"{"engine":"mysql","host":"h","username":"u","password":"p","port":"x"}"#, "'port'"),
-            (r#"{"engine":"mysql","host":"h","username":"u","password":"p","port":70000}"#, "'port'"),
-            (r#"{"engine":"mysql","host":"h","username":"u","password":"p","ssl":"maybe"}"#, "'ssl'"),
-            (r#"{"engine":"mysql","host":"h","username":"a\nb","password":"p"}"#, "control"),
-            (r#"{"engine":"mysql","host":"h","username":"u","password":12345}"#, "must be a string"),
+            (
+                r#"{"engine":"oracle","host":"h","username":"u","password":"p"}"#,
+                "engine is 'oracle'",
+            ),
+            (
+                r#"{"engine":"mysql","username":"u","password":"p"}"#,
+                "no 'host' key",
+            ),
+            (
+                r#"{"engine":"mysql","host":"h","username":"u"}"#,
+                "no 'password' key",
+            ),
+            (
+                r#"{"engine":"mysql","host":"h","username":"u","password":"p","port":"x"}"#,
+                "'port'",
+            ),
+            (
+                r#"{"engine":"mysql","host":"h","username":"u","password":"p","port":70000}"#,
+                "'port'",
+            ),
+            (
+                r#"{"engine":"mysql","host":"h","username":"u","password":"p","ssl":"maybe"}"#,
+                "'ssl'",
+            ),
+            (
+                r#"{"engine":"mysql","host":"h","username":"a\nb","password":"p"}"#,
+                "control",
+            ),
+            (
+                r#"{"engine":"mysql","host":"h","username":"u","password":12345}"#,
+                "must be a string",
+            ),
         ];
         for (json, expected) in cases {
-            let err = DbSecret::parse(&s(json), &RULES).expect_err(json).to_string();
+            let err = DbSecret::parse(&s(json), &RULES)
+                .expect_err(json)
+                .to_string();
             assert!(err.contains(expected), "{json}: {err}");
             assert!(!err.contains("12345"), "{err}");
         }
@@ -394,8 +440,13 @@ mod tests {
             ("false", SslMode::Disable),
             ("\"FALSE\"", SslMode::Disable),
         ] {
-            let json = format!(r#"{{"engine":"mysql","host":"h","username":"u","password":"p","ssl":{v}}}"#);
-            assert_eq!(DbSecret::parse(&s(&json), &RULES).expect("valid").ssl, Some(mode));
+            let json = format!(
+                r#"{{"engine":"mysql","host":"h","username":"u","password":"p","ssl":{v}}}"#
+            );
+            assert_eq!(
+                DbSecret::parse(&s(&json), &RULES).expect("valid").ssl,
+                Some(mode)
+            );
         }
     }
 

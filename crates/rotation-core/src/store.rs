@@ -130,7 +130,10 @@ impl SecretStore {
     }
 
     /// `GetRandomPassword`.
-    pub async fn random_password(&self, policy: &PasswordPolicy) -> Result<SecretString, StoreError> {
+    pub async fn random_password(
+        &self,
+        policy: &PasswordPolicy,
+    ) -> Result<SecretString, StoreError> {
         let out = self
             .client
             .get_random_password()

@@ -70,7 +70,10 @@ impl TlsSettings {
         let mut roots = Vec::new();
         let native = rustls_native_certs::load_native_certs();
         if !native.errors.is_empty() {
-            tracing::warn!(errors = native.errors.len(), "some system CA certificates could not be read");
+            tracing::warn!(
+                errors = native.errors.len(),
+                "some system CA certificates could not be read"
+            );
         }
         roots.extend(native.certs);
         if let Some(path) = &config.ca_bundle {

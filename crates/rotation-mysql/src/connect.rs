@@ -89,15 +89,13 @@ impl Session {
             .stmt_cache_size(0);
         let ssl = SslOpts::default()
             .with_disable_built_in_roots(true)
-            .with_root_certs(
-                tls.roots
-                    .iter()
-                    .map(|c| c.to_vec().into())
-                    .collect(),
-            );
+            .with_root_certs(tls.roots.iter().map(|c| c.to_vec().into()).collect());
         let timeout = tls.connect_timeout;
         let connect = |opts: OptsBuilder| async move {
-            tokio::time::timeout(timeout, Conn::new(opts)).await.map_err(|_| None)?.map_err(Some)
+            tokio::time::timeout(timeout, Conn::new(opts))
+                .await
+                .map_err(|_| None)?
+                .map_err(Some)
         };
         let result = match tls.mode_for(creds.ssl) {
             SslMode::Disable => connect(base).await,
@@ -130,7 +128,8 @@ impl Session {
             .query_first("SELECT @@SESSION.sql_mode")
             .await
             .map_err(|e| classify(e, &session.endpoint, &session.user))?;
-        session.no_backslash_escapes = mode.is_some_and(|m| m.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES"));
+        session.no_backslash_escapes =
+            mode.is_some_and(|m| m.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES"));
         Ok(session)
     }
 
@@ -170,7 +169,11 @@ impl Session {
 
     /// Whether an account exists (`SHOW GRANTS` fails with 1141 when it does not).
     pub async fn account_exists(&mut self, account: &str) -> Result<bool, EngineError> {
-        match self.conn.query_drop(format!("SHOW GRANTS FOR {account}")).await {
+        match self
+            .conn
+            .query_drop(format!("SHOW GRANTS FOR {account}"))
+            .await
+        {
             Ok(()) => Ok(true),
             Err(mysql_async::Error::Server(s)) if s.code == 1141 => Ok(false),
             Err(e) => Err(classify(e, &self.endpoint, &self.user)),
@@ -179,22 +182,34 @@ impl Session {
 
     /// Run a statement that returns rows of one text column.
     pub async fn show(&mut self, statement: &str, user: &str) -> Result<Vec<String>, EngineError> {
-        self.conn.query(statement).await.map_err(|e| self.err(e, user))
+        self.conn
+            .query(statement)
+            .await
+            .map_err(|e| self.err(e, user))
     }
 
     /// Run a statement without a password in it.
     pub async fn exec(&mut self, statement: &str, user: &str) -> Result<(), EngineError> {
-        self.conn.query_drop(statement).await.map_err(|e| self.err(e, user))
+        self.conn
+            .query_drop(statement)
+            .await
+            .map_err(|e| self.err(e, user))
     }
 
     /// Run a statement that holds a password literal: a server error keeps its code and
     /// state, but its text only when it does not quote the statement.
-    pub async fn exec_secret(&mut self, statement: &str, literal: &str, user: &str) -> Result<(), EngineError> {
+    pub async fn exec_secret(
+        &mut self,
+        statement: &str,
+        literal: &str,
+        user: &str,
+    ) -> Result<(), EngineError> {
         match self.conn.query_drop(statement).await {
             Ok(()) => Ok(()),
             Err(mysql_async::Error::Server(mut s)) => {
                 if s.code == 1064 || s.message.contains(literal) || s.message.contains("near '") {
-                    s.message = "(the server's message quotes the statement and is not shown)".into();
+                    s.message =
+                        "(the server's message quotes the statement and is not shown)".into();
                 }
                 Err(self.err(mysql_async::Error::Server(s), user))
             }
@@ -207,4 +222,3 @@ impl Session {
         let _ = self.conn.disconnect().await;
     }
 }
-

@@ -12,7 +12,9 @@ pub mod sql;
 use connect::{Session, classify};
 use rotation_core::config::ConfigError;
 use rotation_core::secret::SecretRules;
-use rotation_core::{DbSecret, Engine, EngineError, ExposeSecret, SetAlternate, SetPassword, TlsSettings};
+use rotation_core::{
+    DbSecret, Engine, EngineError, ExposeSecret, SetAlternate, SetPassword, TlsSettings,
+};
 use tracing::info;
 
 /// The default of `EXCLUDE_CHARACTERS` for MySQL.
@@ -43,10 +45,17 @@ impl MySql {
     pub fn new(tls: TlsSettings, username_limit: Option<&str>) -> Result<MySql, ConfigError> {
         let username_limit = match username_limit.map(str::trim).filter(|v| !v.is_empty()) {
             None => None,
-            Some(v) => Some(v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| ConfigError {
-                name: "USERNAME_CHARACTER_LIMIT",
-                problem: format!("{v:?} is not a positive whole number"),
-            })?),
+            Some(v) => {
+                Some(
+                    v.parse::<usize>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| ConfigError {
+                            name: "USERNAME_CHARACTER_LIMIT",
+                            problem: format!("{v:?} is not a positive whole number"),
+                        })?,
+                )
+            }
         };
         Ok(MySql {
             tls,
@@ -71,7 +80,10 @@ impl Engine for MySql {
                 let mut s = self.open(current).await?;
                 let version = s.version().await?;
                 s.close().await;
-                (sql::username_limit(&version), format!("{}'s limit of", sql::product(&version)))
+                (
+                    sql::username_limit(&version),
+                    format!("{}'s limit of", sql::product(&version)),
+                )
             }
         };
         let base = current.username.chars().count();
@@ -102,7 +114,11 @@ impl Engine for MySql {
         // PASSWORD(), which MySQL 8 removed. So: the standard statement first, and the MariaDB
         // one only when the server refuses the first for lack of privilege.
         let result = match s
-            .exec_secret(&format!("ALTER USER CURRENT_USER() IDENTIFIED BY {pw}"), &pw, user)
+            .exec_secret(
+                &format!("ALTER USER CURRENT_USER() IDENTIFIED BY {pw}"),
+                &pw,
+                user,
+            )
             .await
         {
             Err(first @ EngineError::Permission { .. }) => s
@@ -132,14 +148,25 @@ impl Engine for MySql {
         let pw = sql::literal(req.pending.password.expose_secret(), nbe);
         let result = async {
             let exists = admin.account_exists(&target).await?;
-            let grants = admin.show(&format!("SHOW GRANTS FOR {src}"), &req.admin.username).await?;
+            let grants = admin
+                .show(&format!("SHOW GRANTS FOR {src}"), &req.admin.username)
+                .await?;
             if exists {
                 admin
-                    .exec_secret(&format!("ALTER USER {target} IDENTIFIED BY {pw}"), &pw, &req.admin.username)
+                    .exec_secret(
+                        &format!("ALTER USER {target} IDENTIFIED BY {pw}"),
+                        &pw,
+                        &req.admin.username,
+                    )
                     .await?;
             } else {
-                let create = admin.show(&format!("SHOW CREATE USER {src}"), &req.admin.username).await?;
-                let require = create.first().map(|c| sql::require_clause(c)).unwrap_or_else(|| "REQUIRE NONE".into());
+                let create = admin
+                    .show(&format!("SHOW CREATE USER {src}"), &req.admin.username)
+                    .await?;
+                let require = create
+                    .first()
+                    .map(|c| sql::require_clause(c))
+                    .unwrap_or_else(|| "REQUIRE NONE".into());
                 // Locked until its grants are complete: a crash in between leaves an account
                 // that cannot log in, so the retry does the whole job again.
                 admin
@@ -157,7 +184,10 @@ impl Engine for MySql {
                 }
             }
             admin
-                .exec(&format!("ALTER USER {target} ACCOUNT UNLOCK"), &req.admin.username)
+                .exec(
+                    &format!("ALTER USER {target} ACCOUNT UNLOCK"),
+                    &req.admin.username,
+                )
                 .await?;
             Ok(())
         }

@@ -116,7 +116,10 @@ pub fn rewrite_grant(line: &str, from_user: &str, from_host: &str, to: &str) -> 
         .filter_map(|g| {
             [" TO ", " FOR "]
                 .iter()
-                .filter_map(|kw| line.rfind(&format!("{kw}{g}")).map(|p| (p + kw.len(), g.len())))
+                .filter_map(|kw| {
+                    line.rfind(&format!("{kw}{g}"))
+                        .map(|p| (p + kw.len(), g.len()))
+                })
                 .max()
         })
         .max()?;
@@ -143,7 +146,13 @@ pub fn require_clause(create_user: &str) -> String {
         return "REQUIRE NONE".into();
     };
     let end = [
-        "PASSWORD", "ACCOUNT", "WITH", "DEFAULT", "COMMENT", "ATTRIBUTE", "FAILED_LOGIN_ATTEMPTS",
+        "PASSWORD",
+        "ACCOUNT",
+        "WITH",
+        "DEFAULT",
+        "COMMENT",
+        "ATTRIBUTE",
+        "FAILED_LOGIN_ATTEMPTS",
         "PASSWORD_LOCK_TIME",
     ]
     .iter()
@@ -173,7 +182,11 @@ mod tests {
         assert_eq!(username_limit("5.6.51"), 16);
         assert_eq!(username_limit("8.0.36"), 32);
         assert_eq!(username_limit("9.1.0"), 32);
-        assert_eq!(username_limit("10.0.0"), 32, "a MySQL 10 must not look like 1.x");
+        assert_eq!(
+            username_limit("10.0.0"),
+            32,
+            "a MySQL 10 must not look like 1.x"
+        );
         assert_eq!(product("8.0.36"), "MySQL");
     }
 
@@ -213,7 +226,10 @@ mod tests {
             rewrite_grant("SET DEFAULT ROLE `r` FOR `app`@`%`", "app", "%", "X").as_deref(),
             Some("SET DEFAULT ROLE `r` FOR X")
         );
-        assert_eq!(rewrite_grant("GRANT SELECT ON *.* TO `other`@`%`", "app", "%", "X"), None);
+        assert_eq!(
+            rewrite_grant("GRANT SELECT ON *.* TO `other`@`%`", "app", "%", "X"),
+            None
+        );
         // A hostile name with a backtick and " TO " inside is matched as a whole.
         let hostile = "a` TO `b";
         let line = "GRANT SELECT ON `d`.* TO `a`` TO ``b`@`%`";
@@ -230,11 +246,15 @@ mod tests {
             "REQUIRE SSL"
         );
         assert_eq!(
-            require_clause("CREATE USER `a`@`%` IDENTIFIED WITH 'caching_sha2_password' AS 'x' REQUIRE X509 PASSWORD EXPIRE DEFAULT ACCOUNT UNLOCK"),
+            require_clause(
+                "CREATE USER `a`@`%` IDENTIFIED WITH 'caching_sha2_password' AS 'x' REQUIRE X509 PASSWORD EXPIRE DEFAULT ACCOUNT UNLOCK"
+            ),
             "REQUIRE X509"
         );
         assert_eq!(
-            require_clause("CREATE USER 'a'@'%' REQUIRE ISSUER '/C=x WITH y' AND SUBJECT 's' WITH MAX_QUERIES_PER_HOUR 5"),
+            require_clause(
+                "CREATE USER 'a'@'%' REQUIRE ISSUER '/C=x WITH y' AND SUBJECT 's' WITH MAX_QUERIES_PER_HOUR 5"
+            ),
             "REQUIRE ISSUER '/C=x WITH y' AND SUBJECT 's'"
         );
         assert_eq!(require_clause("CREATE USER `a`@`%`"), "REQUIRE NONE");

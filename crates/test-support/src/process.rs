@@ -124,8 +124,12 @@ pub fn find_binary(candidates: &[&str], apt_package: &str) -> Result<PathBuf, St
 /// versioned folders).
 fn glob_one(pattern: &str) -> Option<PathBuf> {
     let (before, after) = pattern.split_once('*')?;
-    let parent = Path::new(before).parent()?;
-    let prefix = Path::new(before).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    // "/a/b/*/c": the folder is /a/b and names may start with anything; "/a/b/x*/c": the
+    // folder is /a/b and names start with "x".
+    let (parent, prefix) = match before.rsplit_once('/') {
+        Some((dir, prefix)) => (Path::new(if dir.is_empty() { "/" } else { dir }), prefix.to_owned()),
+        None => (Path::new("."), before.to_owned()),
+    };
     let (middle_suffix, rest) = after.split_once('/').unwrap_or((after, ""));
     let mut found: Vec<PathBuf> = std::fs::read_dir(parent)
         .ok()?
@@ -144,4 +148,22 @@ fn glob_one(pattern: &str) -> Option<PathBuf> {
             .unwrap_or(0)
     });
     found.pop()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_star_can_be_a_whole_folder_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for v in ["13", "15"] {
+            std::fs::create_dir_all(dir.path().join(v).join("bin")).expect("mkdir");
+            std::fs::write(dir.path().join(v).join("bin").join("postgres"), "").expect("write");
+        }
+        let pattern = format!("{}/*/bin/postgres", dir.path().display());
+        assert_eq!(glob_one(&pattern), Some(dir.path().join("15").join("bin").join("postgres")));
+        let pattern = format!("{}/1*/bin/postgres", dir.path().display());
+        assert_eq!(glob_one(&pattern), Some(dir.path().join("15").join("bin").join("postgres")));
+    }
 }

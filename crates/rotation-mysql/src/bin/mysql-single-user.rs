@@ -5,5 +5,9 @@ use rotation_mysql::{DEFAULT_EXCLUDE_CHARACTERS, MySql};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    rotation_core::run(Strategy::SingleUser, DEFAULT_EXCLUDE_CHARACTERS, MySql::from_env)
+    rotation_core::run(
+        Strategy::SingleUser,
+        DEFAULT_EXCLUDE_CHARACTERS,
+        MySql::from_env,
+    )
 }

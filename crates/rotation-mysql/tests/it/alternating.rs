@@ -14,7 +14,15 @@ async fn setup(base: &str) -> (Sm, test_support::mariadb::MariaDb, String, Strin
     let sm = Sm::from_env();
     let user = base.to_owned();
     let pw = unique("Pw-");
-    create_user(&db, &user, "127.0.0.1", &pw, &["SELECT, INSERT ON appdb.*"], false).await;
+    create_user(
+        &db,
+        &user,
+        "127.0.0.1",
+        &pw,
+        &["SELECT, INSERT ON appdb.*"],
+        false,
+    )
+    .await;
     admin_exec(
         &db,
         &[format!(
@@ -24,7 +32,10 @@ async fn setup(base: &str) -> (Sm, test_support::mariadb::MariaDb, String, Strin
     )
     .await;
     let master = sm
-        .create("rds!db-", &json!({"username": db.admin_user, "password": db.admin_password}))
+        .create(
+            "rds!db-",
+            &json!({"username": db.admin_user, "password": db.admin_password}),
+        )
         .await;
     let mut value = secret(db.port, &user, &pw);
     value["masterarn"] = json!(master);
@@ -45,10 +56,19 @@ async fn full_rotation_creates_an_equal_clone_and_both_users_work() {
     login(db.port, &clone, current["password"].as_str().expect("pw"))
         .await
         .expect("clone logs in");
-    login(db.port, &user, &pw).await.expect("the original keeps working");
+    login(db.port, &user, &pw)
+        .await
+        .expect("the original keeps working");
     let original = grants_of(&db, &user, "127.0.0.1").await;
-    assert_eq!(grants_of(&db, &clone, "127.0.0.1").await, original, "equal grants");
-    assert!(original.iter().any(|g| g.contains("WITH GRANT OPTION")), "{original:?}");
+    assert_eq!(
+        grants_of(&db, &clone, "127.0.0.1").await,
+        original,
+        "equal grants"
+    );
+    assert!(
+        original.iter().any(|g| g.contains("WITH GRANT OPTION")),
+        "{original:?}"
+    );
 }
 
 #[tokio::test]
@@ -61,17 +81,28 @@ async fn two_rotations_alternate_between_the_users() {
         rotate(&r, &arn, &token).await.expect("rotation");
         let cur = sm.value(&arn, "AWSCURRENT", None).await.expect("current");
         let prev = sm.value(&arn, "AWSPREVIOUS", None).await.expect("previous");
-        login(db.port, cur["username"].as_str().expect("u"), cur["password"].as_str().expect("p"))
-            .await
-            .expect("current logs in");
-        login(db.port, prev["username"].as_str().expect("u"), prev["password"].as_str().expect("p"))
-            .await
-            .expect("previous still logs in");
+        login(
+            db.port,
+            cur["username"].as_str().expect("u"),
+            cur["password"].as_str().expect("p"),
+        )
+        .await
+        .expect("current logs in");
+        login(
+            db.port,
+            prev["username"].as_str().expect("u"),
+            prev["password"].as_str().expect("p"),
+        )
+        .await
+        .expect("previous still logs in");
         seen.push(cur["username"].as_str().expect("u").to_owned());
     }
     let clone = format!("{user}_clone");
     assert_eq!(seen, vec![clone.clone(), user.clone(), clone.clone()]);
-    assert_eq!(grants_of(&db, &clone, "127.0.0.1").await, grants_of(&db, &user, "127.0.0.1").await);
+    assert_eq!(
+        grants_of(&db, &clone, "127.0.0.1").await,
+        grants_of(&db, &user, "127.0.0.1").await
+    );
 }
 
 #[tokio::test]
@@ -79,12 +110,27 @@ async fn every_step_twice() {
     let (sm, db, user, _, arn) = setup(&unique("alt")).await;
     let r = rotator(&sm, AlternatingUsers, &[]);
     let token = sm.start_rotation(&arn).await;
-    for s in ["createSecret", "createSecret", "setSecret", "setSecret", "testSecret", "testSecret", "finishSecret", "finishSecret"] {
-        step(&r, &arn, &token, s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+    for s in [
+        "createSecret",
+        "createSecret",
+        "setSecret",
+        "setSecret",
+        "testSecret",
+        "testSecret",
+        "finishSecret",
+        "finishSecret",
+    ] {
+        step(&r, &arn, &token, s)
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
     }
-    login(db.port, &format!("{user}_clone"), &password_at(&sm, &arn, "AWSCURRENT").await)
-        .await
-        .expect("clone logs in");
+    login(
+        db.port,
+        &format!("{user}_clone"),
+        &password_at(&sm, &arn, "AWSCURRENT").await,
+    )
+    .await
+    .expect("clone logs in");
 }
 
 #[tokio::test]
@@ -92,10 +138,15 @@ async fn a_crash_between_create_and_grants_is_repaired_by_the_retry() {
     let (sm, db, user, _, arn) = setup(&unique("alt")).await;
     let r = rotator(&sm, AlternatingUsers, &[]);
     let token = sm.start_rotation(&arn).await;
-    step(&r, &arn, &token, "createSecret").await.expect("create");
+    step(&r, &arn, &token, "createSecret")
+        .await
+        .expect("create");
     // What an interrupted setSecret leaves: the clone exists, locked, without grants.
     let clone = format!("{user}_clone");
-    let pending = sm.value(&arn, "AWSPENDING", Some(&token)).await.expect("pending");
+    let pending = sm
+        .value(&arn, "AWSPENDING", Some(&token))
+        .await
+        .expect("pending");
     admin_exec(
         &db,
         &[format!(
@@ -106,9 +157,14 @@ async fn a_crash_between_create_and_grants_is_repaired_by_the_retry() {
     )
     .await;
     for s in ["setSecret", "testSecret", "finishSecret"] {
-        step(&r, &arn, &token, s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+        step(&r, &arn, &token, s)
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
     }
-    assert_eq!(grants_of(&db, &clone, "127.0.0.1").await, grants_of(&db, &user, "127.0.0.1").await);
+    assert_eq!(
+        grants_of(&db, &clone, "127.0.0.1").await,
+        grants_of(&db, &user, "127.0.0.1").await
+    );
 }
 
 #[tokio::test]
@@ -123,17 +179,29 @@ async fn tampered_pending_is_refused_and_nothing_is_created() {
     ];
     for (what, change) in cases {
         let token = sm.start_rotation(&arn).await;
-        step(&r, &arn, &token, "createSecret").await.expect("create");
-        let mut pending = sm.value(&arn, "AWSPENDING", Some(&token)).await.expect("pending");
+        step(&r, &arn, &token, "createSecret")
+            .await
+            .expect("create");
+        let mut pending = sm
+            .value(&arn, "AWSPENDING", Some(&token))
+            .await
+            .expect("pending");
         for (k, v) in change.as_object().expect("object") {
             pending[k] = v.clone();
         }
         sm.tamper_pending(&arn, &token, &pending).await;
         let err = step(&r, &arn, &token, "setSecret").await.expect_err(what);
         assert_eq!(err.kind(), "ConfusedDeputy", "{what}: {err}");
-        assert!(!user_exists(&db, &format!("{user}_clone")).await, "{what}: no clone created");
-        login(db.port, &user, &pw).await.expect("current still works");
-        login(db.port, &db.admin_user, &db.admin_password).await.expect("admin untouched");
+        assert!(
+            !user_exists(&db, &format!("{user}_clone")).await,
+            "{what}: no clone created"
+        );
+        login(db.port, &user, &pw)
+            .await
+            .expect("current still works");
+        login(db.port, &db.admin_user, &db.admin_password)
+            .await
+            .expect("admin untouched");
         sm.client
             .update_secret_version_stage()
             .secret_id(&arn)
@@ -154,9 +222,13 @@ async fn master_secret_must_exist_and_name_the_same_host() {
     create_user(&db, &user, "%", &pw, &[], false).await;
     let r = rotator(&sm, AlternatingUsers, &[]);
 
-    let arn = sm.create("mysql-nomaster-", &secret(db.port, &user, &pw)).await;
+    let arn = sm
+        .create("mysql-nomaster-", &secret(db.port, &user, &pw))
+        .await;
     let token = sm.start_rotation(&arn).await;
-    let err = step(&r, &arn, &token, "createSecret").await.expect_err("no masterarn");
+    let err = step(&r, &arn, &token, "createSecret")
+        .await
+        .expect_err("no masterarn");
     assert!(err.to_string().contains("masterarn"), "{err}");
     assert!(sm.value(&arn, "AWSPENDING", Some(&token)).await.is_none());
 
@@ -170,8 +242,12 @@ async fn master_secret_must_exist_and_name_the_same_host() {
     value["masterarn"] = json!(master);
     let arn = sm.create("mysql-otherhost-", &value).await;
     let token = sm.start_rotation(&arn).await;
-    step(&r, &arn, &token, "createSecret").await.expect("create");
-    let err = step(&r, &arn, &token, "setSecret").await.expect_err("other host");
+    step(&r, &arn, &token, "createSecret")
+        .await
+        .expect("create");
+    let err = step(&r, &arn, &token, "setSecret")
+        .await
+        .expect_err("other host");
     assert!(err.to_string().contains("same database"), "{err}");
     assert!(!user_exists(&db, &format!("{user}_clone")).await);
 
@@ -209,15 +285,23 @@ async fn clone_name_limit_26_works_27_is_refused() {
     value["masterarn"] = json!(master);
     let arn = sm.create("mysql-27-", &value).await;
     let token = sm.start_rotation(&arn).await;
-    let err = step(&r, &arn, &token, "createSecret").await.expect_err("27 characters");
+    let err = step(&r, &arn, &token, "createSecret")
+        .await
+        .expect_err("27 characters");
     let msg = err.to_string();
     assert!(
         msg.contains(&format!("username '{long}' has 27 characters; with '_clone' it would have 33, over the USERNAME_CHARACTER_LIMIT of 32")),
         "{msg}"
     );
     assert_eq!(err.kind(), "BadSecret");
-    assert!(sm.value(&arn, "AWSPENDING", Some(&token)).await.is_none(), "nothing stored");
-    assert!(!user_exists(&db, &format!("{long}_clone")).await, "nothing created");
+    assert!(
+        sm.value(&arn, "AWSPENDING", Some(&token)).await.is_none(),
+        "nothing stored"
+    );
+    assert!(
+        !user_exists(&db, &format!("{long}_clone")).await,
+        "nothing created"
+    );
 
     // Without the override the limit comes from the server: MariaDB allows 80.
     let r = rotator(&sm, AlternatingUsers, &[]);
@@ -227,15 +311,24 @@ async fn clone_name_limit_26_works_27_is_refused() {
     value["masterarn"] = json!(master);
     let arn = sm.create("mysql-75-", &value).await;
     let token = sm.start_rotation(&arn).await;
-    let err = step(&r, &arn, &token, "createSecret").await.expect_err("75 characters");
-    assert!(err.to_string().contains("over MariaDB's limit of 80"), "{err}");
+    let err = step(&r, &arn, &token, "createSecret")
+        .await
+        .expect_err("75 characters");
+    assert!(
+        err.to_string().contains("over MariaDB's limit of 80"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn hostile_names_rotate_without_injection() {
     let db = db();
     let sm = Sm::from_env();
-    admin_exec(&db, &["CREATE TABLE IF NOT EXISTS appdb.canary2 (id INT)".into()]).await;
+    admin_exec(
+        &db,
+        &["CREATE TABLE IF NOT EXISTS appdb.canary2 (id INT)".into()],
+    )
+    .await;
     let user = format!("{}q'`\"\\;DROP TABLE appdb.canary2;", unique("h"));
     let pw = "p'\"`\\; DROP USER admin; --".to_owned();
     create_user(&db, &user, "%", &pw, &["SELECT ON appdb.*"], true).await;
@@ -249,10 +342,15 @@ async fn hostile_names_rotate_without_injection() {
         rotate(&r, &arn, &token).await.expect("rotation");
     }
     let clone = format!("{user}_clone");
-    assert_eq!(grants_of(&db, &clone, "%").await, grants_of(&db, &user, "%").await);
+    assert_eq!(
+        grants_of(&db, &clone, "%").await,
+        grants_of(&db, &user, "%").await
+    );
     let mut c = admin(&db).await;
     use mysql_async::prelude::Queryable;
-    c.query_drop("SELECT * FROM appdb.canary2").await.expect("canary survived");
+    c.query_drop("SELECT * FROM appdb.canary2")
+        .await
+        .expect("canary survived");
 }
 
 #[tokio::test]
@@ -264,7 +362,9 @@ async fn database_down_at_create_is_a_network_error() {
     let arn = sm.create("mysql-alt-down-", &value).await;
     let r = rotator(&sm, AlternatingUsers, &[("CONNECT_TIMEOUT_SECONDS", "2")]);
     let token = sm.start_rotation(&arn).await;
-    let err = step(&r, &arn, &token, "createSecret").await.expect_err("down");
+    let err = step(&r, &arn, &token, "createSecret")
+        .await
+        .expect_err("down");
     assert_eq!(err.kind(), "NetworkError", "{err}");
     assert!(sm.value(&arn, "AWSPENDING", Some(&token)).await.is_none());
 }

@@ -10,7 +10,10 @@ use test_support::unique;
 
 fn assert_no_secret(output: &str, secrets: &[&str]) {
     for s in secrets {
-        assert!(!output.contains(s), "a password appears in the function's output:\n{output}");
+        assert!(
+            !output.contains(s),
+            "a password appears in the function's output:\n{output}"
+        );
     }
 }
 
@@ -22,7 +25,11 @@ async fn single_user_binary_rotates_and_prints_no_secret() {
     let old = unique("Old-pw-");
     create_user(&db, &user, "%", &old, &[], false).await;
     let arn = sm.create("mysql-bin-", &secret(db.port, &user, &old)).await;
-    let f = Function::spawn(&function_binary("mysql-single-user"), &sm.url, &[("LOG_LEVEL", "debug")]);
+    let f = Function::spawn(
+        &function_binary("mysql-single-user"),
+        &sm.url,
+        &[("LOG_LEVEL", "debug")],
+    );
     let token = sm.start_rotation(&arn).await;
     tokio::task::block_in_place(|| f.rotate(&arn, &token));
     let new = password_at(&sm, &arn, "AWSCURRENT").await;
@@ -31,12 +38,15 @@ async fn single_user_binary_rotates_and_prints_no_secret() {
     // A failing step: the same process keeps serving and says why.
     let token2 = sm.start_rotation(&arn).await;
     tokio::task::block_in_place(|| f.invoke(&arn, &token2, "createSecret").expect_ok("create"));
-    let mut pending = sm.value(&arn, "AWSPENDING", Some(&token2)).await.expect("pending");
+    let mut pending = sm
+        .value(&arn, "AWSPENDING", Some(&token2))
+        .await
+        .expect("pending");
     let third = pending["password"].as_str().expect("pw").to_owned();
     pending["username"] = json!("root");
     sm.tamper_pending(&arn, &token2, &pending).await;
-    let (kind, message) = tokio::task::block_in_place(|| f.invoke(&arn, &token2, "setSecret"))
-        .expect_err("tampered");
+    let (kind, message) =
+        tokio::task::block_in_place(|| f.invoke(&arn, &token2, "setSecret")).expect_err("tampered");
     assert_eq!(kind, "ConfusedDeputy", "{message}");
 
     let output = f.output();
@@ -55,7 +65,10 @@ async fn single_user_binary_rotates_and_prints_no_secret() {
     assert_eq!(finished["span"]["token"], token.as_str());
     assert_eq!(finished["span"]["strategy"], "single-user");
     assert!(finished["duration_ms"].is_number());
-    assert!(output.contains("offers no TLS"), "the plaintext fallback is logged:\n{output}");
+    assert!(
+        output.contains("offers no TLS"),
+        "the plaintext fallback is logged:\n{output}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -77,8 +90,14 @@ async fn alternating_binary_rotates_and_prints_no_secret() {
         seen.push(password_at(&sm, &arn, "AWSCURRENT").await);
     }
     let cur = sm.value(&arn, "AWSCURRENT", None).await.expect("current");
-    assert_eq!(cur["username"], user.as_str(), "back to the original after two rotations");
-    login(db.port, &user, cur["password"].as_str().expect("pw")).await.expect("logs in");
+    assert_eq!(
+        cur["username"],
+        user.as_str(),
+        "back to the original after two rotations"
+    );
+    login(db.port, &user, cur["password"].as_str().expect("pw"))
+        .await
+        .expect("logs in");
     let refs: Vec<&str> = seen.iter().map(String::as_str).collect();
     assert_no_secret(&f.output(), &refs);
 }
@@ -90,20 +109,27 @@ async fn killed_after_set_secret_and_retried_in_a_fresh_process() {
     let user = unique("kill");
     let old = unique("Pw-");
     create_user(&db, &user, "%", &old, &[], false).await;
-    let arn = sm.create("mysql-kill-", &secret(db.port, &user, &old)).await;
+    let arn = sm
+        .create("mysql-kill-", &secret(db.port, &user, &old))
+        .await;
     let binary = function_binary("mysql-single-user");
     let token = sm.start_rotation(&arn).await;
 
     let mut first = Function::spawn(&binary, &sm.url, &[]);
     tokio::task::block_in_place(|| {
-        first.invoke(&arn, &token, "createSecret").expect_ok("create");
+        first
+            .invoke(&arn, &token, "createSecret")
+            .expect_ok("create");
         first.invoke(&arn, &token, "setSecret").expect_ok("set");
     });
     first.kill();
     assert!(!first.running());
     // The database has the new password, AWSCURRENT still the old one: the state a crash
     // or timeout between steps leaves.
-    let pending = sm.value(&arn, "AWSPENDING", Some(&token)).await.expect("pending");
+    let pending = sm
+        .value(&arn, "AWSPENDING", Some(&token))
+        .await
+        .expect("pending");
     let new = pending["password"].as_str().expect("pw").to_owned();
     login(db.port, &user, &new).await.expect("set happened");
 
@@ -114,7 +140,9 @@ async fn killed_after_set_secret_and_retried_in_a_fresh_process() {
         }
     });
     assert_eq!(password_at(&sm, &arn, "AWSCURRENT").await, new);
-    login(db.port, &user, &new).await.expect("new password works");
+    login(db.port, &user, &new)
+        .await
+        .expect("new password works");
     assert_no_secret(&second.output(), &[&old, &new]);
 }
 
@@ -137,7 +165,14 @@ async fn a_rotation_makes_only_the_secrets_manager_calls_it_needs() {
         tokio::task::block_in_place(|| f.rotate(&arn, &token));
         let counts = proxy.counts();
         let total: usize = counts.values().sum();
-        assert!(total <= budget, "{function}: {total} calls, budget {budget}: {counts:?}");
-        assert_eq!(counts.get("DescribeSecret"), Some(&4), "{function}: one per step: {counts:?}");
+        assert!(
+            total <= budget,
+            "{function}: {total} calls, budget {budget}: {counts:?}"
+        );
+        assert_eq!(
+            counts.get("DescribeSecret"),
+            Some(&4),
+            "{function}: one per step: {counts:?}"
+        );
     }
 }

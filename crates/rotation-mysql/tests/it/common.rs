@@ -50,14 +50,25 @@ pub async fn admin_exec(db: &MariaDb, statements: &[String]) {
 
 /// Create `user`@`host` with `password` and `grants` (each a privilege list and object, e.g.
 /// "SELECT, INSERT ON appdb.*"), optionally `WITH GRANT OPTION`.
-pub async fn create_user(db: &MariaDb, user: &str, host: &str, password: &str, grants: &[&str], grant_option: bool) {
+pub async fn create_user(
+    db: &MariaDb,
+    user: &str,
+    host: &str,
+    password: &str,
+    grants: &[&str],
+    grant_option: bool,
+) {
     let account = sql::account(user, host, false);
     let mut statements = vec![format!(
         "CREATE USER {account} IDENTIFIED BY {}",
         sql::literal(password, false)
     )];
     for g in grants {
-        let suffix = if grant_option { " WITH GRANT OPTION" } else { "" };
+        let suffix = if grant_option {
+            " WITH GRANT OPTION"
+        } else {
+            ""
+        };
         statements.push(format!("GRANT {g} TO {account}{suffix}"));
     }
     admin_exec(db, &statements).await;
@@ -85,7 +96,10 @@ pub async fn grants_of(db: &MariaDb, user: &str, host: &str) -> Vec<String> {
 pub async fn create_user_line(db: &MariaDb, user: &str, host: &str) -> String {
     let mut c = admin(db).await;
     let line: Option<String> = c
-        .query_first(format!("SHOW CREATE USER {}", sql::account(user, host, false)))
+        .query_first(format!(
+            "SHOW CREATE USER {}",
+            sql::account(user, host, false)
+        ))
         .await
         .expect("SHOW CREATE USER");
     let _ = c.disconnect().await;

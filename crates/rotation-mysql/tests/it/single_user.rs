@@ -25,15 +25,30 @@ async fn full_rotation_moves_current_and_the_old_password_stops_working() {
     rotate(&r, &arn, &token).await.expect("rotation");
 
     let stages = sm.stages(&arn).await;
-    assert!(stages[&token].contains(&"AWSCURRENT".to_owned()), "{stages:?}");
-    assert!(stages[&old_version].contains(&"AWSPREVIOUS".to_owned()), "{stages:?}");
+    assert!(
+        stages[&token].contains(&"AWSCURRENT".to_owned()),
+        "{stages:?}"
+    );
+    assert!(
+        stages[&old_version].contains(&"AWSPREVIOUS".to_owned()),
+        "{stages:?}"
+    );
     let new = password_at(&sm, &arn, "AWSCURRENT").await;
     assert_ne!(new, old);
     assert_eq!(new.chars().count(), 32);
-    login(db.port, &user, &new).await.expect("new password logs in");
-    assert!(login(db.port, &user, &old).await.is_err(), "old password must be rejected");
+    login(db.port, &user, &new)
+        .await
+        .expect("new password logs in");
+    assert!(
+        login(db.port, &user, &old).await.is_err(),
+        "old password must be rejected"
+    );
     let value = sm.value(&arn, "AWSCURRENT", None).await.expect("value");
-    assert_eq!(value["note"], json!({"kept": ["as", "is"]}), "unknown keys are kept");
+    assert_eq!(
+        value["note"],
+        json!({"kept": ["as", "is"]}),
+        "unknown keys are kept"
+    );
     assert_eq!(value["username"], user.as_str());
 }
 
@@ -49,7 +64,9 @@ async fn two_rotations_in_a_row() {
             .expect("current logs in");
     }
     assert!(
-        login(db.port, &user, &password_at(&sm, &arn, "AWSPREVIOUS").await).await.is_err(),
+        login(db.port, &user, &password_at(&sm, &arn, "AWSPREVIOUS").await)
+            .await
+            .is_err(),
         "the previous password no longer works"
     );
 }
@@ -59,14 +76,32 @@ async fn every_step_twice() {
     let (sm, db, user, _, arn) = setup(&[]).await;
     let r = rotator(&sm, SingleUser, &[]);
     let token = sm.start_rotation(&arn).await;
-    for s in ["createSecret", "createSecret", "setSecret", "setSecret", "testSecret", "testSecret", "finishSecret", "finishSecret"] {
-        step(&r, &arn, &token, s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+    for s in [
+        "createSecret",
+        "createSecret",
+        "setSecret",
+        "setSecret",
+        "testSecret",
+        "testSecret",
+        "finishSecret",
+        "finishSecret",
+    ] {
+        step(&r, &arn, &token, s)
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
     }
     let pending_value = sm.value(&arn, "AWSCURRENT", None).await.expect("current");
-    login(db.port, &user, pending_value["password"].as_str().expect("pw"))
-        .await
-        .expect("logs in");
-    assert_eq!(sm.version_of(&arn, "AWSCURRENT").await.as_deref(), Some(token.as_str()));
+    login(
+        db.port,
+        &user,
+        pending_value["password"].as_str().expect("pw"),
+    )
+    .await
+    .expect("logs in");
+    assert_eq!(
+        sm.version_of(&arn, "AWSCURRENT").await.as_deref(),
+        Some(token.as_str())
+    );
 }
 
 #[tokio::test]
@@ -83,8 +118,13 @@ async fn tampered_pending_is_refused_and_nothing_changes() {
     ];
     for (what, change) in cases {
         let token = sm.start_rotation(&arn).await;
-        step(&r, &arn, &token, "createSecret").await.expect("create");
-        let mut pending = sm.value(&arn, "AWSPENDING", Some(&token)).await.expect("pending");
+        step(&r, &arn, &token, "createSecret")
+            .await
+            .expect("create");
+        let mut pending = sm
+            .value(&arn, "AWSPENDING", Some(&token))
+            .await
+            .expect("pending");
         for (k, v) in change.as_object().expect("object") {
             pending[k] = v.clone();
         }
@@ -92,8 +132,12 @@ async fn tampered_pending_is_refused_and_nothing_changes() {
         let err = step(&r, &arn, &token, "setSecret").await.expect_err(what);
         assert_eq!(err.kind(), "ConfusedDeputy", "{what}: {err}");
         assert!(err.to_string().contains(&arn), "{err}");
-        login(db.port, &user, &old).await.expect("the current password still works");
-        login(db.port, &other, "Victim-pw-1").await.expect("the other user is untouched");
+        login(db.port, &user, &old)
+            .await
+            .expect("the current password still works");
+        login(db.port, &other, "Victim-pw-1")
+            .await
+            .expect("the other user is untouched");
         // Clear the failed rotation so the next case can start.
         sm.client
             .update_secret_version_stage()
@@ -112,24 +156,49 @@ async fn gate_errors_keep_the_templates_texts() {
     let r = rotator(&sm, SingleUser, &[]);
     let current = sm.version_of(&arn, "AWSCURRENT").await.expect("current");
 
-    let err = step(&r, &arn, "no-such-token", "createSecret").await.expect_err("unknown token");
-    assert!(err.to_string().contains("has no stage for rotation of secret"), "{err}");
+    let err = step(&r, &arn, "no-such-token", "createSecret")
+        .await
+        .expect_err("unknown token");
+    assert!(
+        err.to_string()
+            .contains("has no stage for rotation of secret"),
+        "{err}"
+    );
 
-    step(&r, &arn, &current, "setSecret").await.expect("a token that is AWSCURRENT is a no-op");
+    step(&r, &arn, &current, "setSecret")
+        .await
+        .expect("a token that is AWSCURRENT is a no-op");
 
     let token = sm.start_rotation(&arn).await;
-    let err = step(&r, &arn, &token, "fooSecret").await.expect_err("bad step");
-    assert!(err.to_string().starts_with("Invalid step parameter fooSecret for secret"), "{err}");
+    let err = step(&r, &arn, &token, "fooSecret")
+        .await
+        .expect_err("bad step");
+    assert!(
+        err.to_string()
+            .starts_with("Invalid step parameter fooSecret for secret"),
+        "{err}"
+    );
 
     rotate(&r, &arn, &token).await.expect("rotation");
     let previous = sm.version_of(&arn, "AWSPREVIOUS").await.expect("previous");
-    let err = step(&r, &arn, &previous, "setSecret").await.expect_err("not pending");
-    assert!(err.to_string().contains("not set as AWSPENDING for rotation of secret"), "{err}");
+    let err = step(&r, &arn, &previous, "setSecret")
+        .await
+        .expect_err("not pending");
+    assert!(
+        err.to_string()
+            .contains("not set as AWSPENDING for rotation of secret"),
+        "{err}"
+    );
 
     let token = sm.start_rotation(&arn).await;
     sm.disable_rotation(&arn).await;
-    let err = step(&r, &arn, &token, "createSecret").await.expect_err("disabled");
-    assert!(err.to_string().ends_with("is not enabled for rotation"), "{err}");
+    let err = step(&r, &arn, &token, "createSecret")
+        .await
+        .expect_err("disabled");
+    assert!(
+        err.to_string().ends_with("is not enabled for rotation"),
+        "{err}"
+    );
     assert_eq!(err.kind(), "RotationNotEnabled");
 }
 
@@ -137,15 +206,25 @@ async fn gate_errors_keep_the_templates_texts() {
 async fn database_down_is_a_network_error() {
     let sm = Sm::from_env();
     let port = test_support::net::free_port();
-    let arn = sm.create("mysql-down-", &secret(port, "app", "Some-pw-1")).await;
+    let arn = sm
+        .create("mysql-down-", &secret(port, "app", "Some-pw-1"))
+        .await;
     let r = rotator(&sm, SingleUser, &[("CONNECT_TIMEOUT_SECONDS", "2")]);
     let token = sm.start_rotation(&arn).await;
-    step(&r, &arn, &token, "createSecret").await.expect("create needs no database");
+    step(&r, &arn, &token, "createSecret")
+        .await
+        .expect("create needs no database");
     let err = step(&r, &arn, &token, "setSecret").await.expect_err("down");
     assert_eq!(err.kind(), "NetworkError", "{err}");
     let msg = err.to_string();
-    assert!(msg.contains(&format!("127.0.0.1:{port}")) && msg.contains("AWSCURRENT"), "{msg}");
-    assert!(msg.contains("security groups"), "the message says what to check: {msg}");
+    assert!(
+        msg.contains(&format!("127.0.0.1:{port}")) && msg.contains("AWSCURRENT"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("security groups"),
+        "the message says what to check: {msg}"
+    );
 }
 
 #[tokio::test]
@@ -154,16 +233,30 @@ async fn bad_secrets_are_refused_before_anything_is_stored() {
     let db = db();
     let r = rotator(&sm, SingleUser, &[]);
     let cases = [
-        (json!({"engine": "postgres", "host": "127.0.0.1", "port": db.port, "username": "u", "password": "p"}), "engine is 'postgres'"),
-        (json!({"engine": "mysql", "port": db.port, "username": "u", "password": "p"}), "no 'host' key"),
-        (json!({"engine": "mysql", "host": "127.0.0.1", "username": "u"}), "no 'password' key"),
-        (json!({"engine": "mysql", "host": "127.0.0.1", "username": "u", "password": "p", "port": "abc"}), "'port'"),
+        (
+            json!({"engine": "postgres", "host": "127.0.0.1", "port": db.port, "username": "u", "password": "p"}),
+            "engine is 'postgres'",
+        ),
+        (
+            json!({"engine": "mysql", "port": db.port, "username": "u", "password": "p"}),
+            "no 'host' key",
+        ),
+        (
+            json!({"engine": "mysql", "host": "127.0.0.1", "username": "u"}),
+            "no 'password' key",
+        ),
+        (
+            json!({"engine": "mysql", "host": "127.0.0.1", "username": "u", "password": "p", "port": "abc"}),
+            "'port'",
+        ),
         (json!("just a string"), "JSON object"),
     ];
     for (value, expected) in cases {
         let arn = sm.create("mysql-bad-", &value).await;
         let token = sm.start_rotation(&arn).await;
-        let err = step(&r, &arn, &token, "createSecret").await.expect_err(expected);
+        let err = step(&r, &arn, &token, "createSecret")
+            .await
+            .expect_err(expected);
         assert_eq!(err.kind(), "BadSecret", "{err}");
         assert!(err.to_string().contains(expected), "{err}");
         assert!(
@@ -184,7 +277,9 @@ async fn bad_secrets_are_refused_before_anything_is_stored() {
         .unwrap_or_default()
         .to_owned();
     let token = sm.start_rotation(&arn).await;
-    let err = step(&r, &arn, &token, "createSecret").await.expect_err("not json");
+    let err = step(&r, &arn, &token, "createSecret")
+        .await
+        .expect_err("not json");
     assert!(err.to_string().contains("not valid JSON"), "{err}");
 }
 
@@ -192,12 +287,21 @@ async fn bad_secrets_are_refused_before_anything_is_stored() {
 async fn hostile_names_and_passwords_rotate_without_injection() {
     let db = db();
     let sm = Sm::from_env();
-    admin_exec(&db, &["CREATE TABLE IF NOT EXISTS appdb.canary (id INT)".into()]).await;
-    let user = format!("{}o'ne\"two`three\\x; DROP TABLE appdb.canary; --", unique("h"));
+    admin_exec(
+        &db,
+        &["CREATE TABLE IF NOT EXISTS appdb.canary (id INT)".into()],
+    )
+    .await;
+    let user = format!(
+        "{}o'ne\"two`three\\x; DROP TABLE appdb.canary; --",
+        unique("h")
+    );
     let pw = "it's a \"quoted\" \\ pass`word; DROP USER admin; --".to_owned();
     create_user(&db, &user, "%", &pw, &["SELECT ON appdb.*"], false).await;
     login(db.port, &user, &pw).await.expect("setup login");
-    let arn = sm.create("mysql-hostile-", &secret(db.port, &user, &pw)).await;
+    let arn = sm
+        .create("mysql-hostile-", &secret(db.port, &user, &pw))
+        .await;
     let r = rotator(&sm, SingleUser, &[]);
     let token = sm.start_rotation(&arn).await;
     rotate(&r, &arn, &token).await.expect("rotation");
@@ -207,8 +311,12 @@ async fn hostile_names_and_passwords_rotate_without_injection() {
     assert!(login(db.port, &user, &pw).await.is_err());
     let mut c = admin(&db).await;
     use mysql_async::prelude::Queryable;
-    c.query_drop("SELECT * FROM appdb.canary").await.expect("the canary table survived");
-    login(db.port, &db.admin_user, &db.admin_password).await.expect("admin survived");
+    c.query_drop("SELECT * FROM appdb.canary")
+        .await
+        .expect("the canary table survived");
+    login(db.port, &db.admin_user, &db.admin_password)
+        .await
+        .expect("admin survived");
 }
 
 #[tokio::test]
@@ -217,14 +325,21 @@ async fn password_settings_are_honoured() {
     let r = rotator(
         &sm,
         SingleUser,
-        &[("EXCLUDE_CHARACTERS", "abcdefghijklmABCDEFGHIJKLM0123/@\"'\\"), ("PASSWORD_LENGTH", "20")],
+        &[
+            (
+                "EXCLUDE_CHARACTERS",
+                "abcdefghijklmABCDEFGHIJKLM0123/@\"'\\",
+            ),
+            ("PASSWORD_LENGTH", "20"),
+        ],
     );
     let token = sm.start_rotation(&arn).await;
     rotate(&r, &arn, &token).await.expect("rotation");
     let pw = password_at(&sm, &arn, "AWSCURRENT").await;
     assert_eq!(pw.chars().count(), 20, "PASSWORD_LENGTH");
     assert!(
-        !pw.chars().any(|c| "abcdefghijklmABCDEFGHIJKLM0123".contains(c)),
+        !pw.chars()
+            .any(|c| "abcdefghijklmABCDEFGHIJKLM0123".contains(c)),
         "EXCLUDE_CHARACTERS is honoured"
     );
     login(db.port, &user, &pw).await.expect("logs in");
@@ -235,7 +350,10 @@ async fn password_settings_are_honoured() {
         let token = sm.start_rotation(&arn).await;
         rotate(&r, &arn, &token).await.expect("rotation");
         let pw = password_at(&sm, &arn, "AWSCURRENT").await;
-        assert!(!pw.contains(['/', '@', '"', '\'', '\\']), "default EXCLUDE_CHARACTERS");
+        assert!(
+            !pw.contains(['/', '@', '"', '\'', '\\']),
+            "default EXCLUDE_CHARACTERS"
+        );
     }
 }
 
@@ -256,7 +374,9 @@ async fn awsprevious_is_used_when_awscurrent_no_longer_logs_in() {
     )
     .await;
     let token = sm.start_rotation(&arn).await;
-    rotate(&r, &arn, &token).await.expect("rotation through AWSPREVIOUS");
+    rotate(&r, &arn, &token)
+        .await
+        .expect("rotation through AWSPREVIOUS");
     login(db.port, &user, &password_at(&sm, &arn, "AWSCURRENT").await)
         .await
         .expect("new password works");
@@ -269,6 +389,8 @@ async fn rotation_token_is_accepted() {
     let token = sm.start_rotation(&arn).await;
     let mut event = rotation_core::RotationEvent::new(&arn, &token, "createSecret");
     event.rotation_token = Some("cross-account-token".into());
-    r.handle(&event).await.expect("createSecret with a RotationToken");
+    r.handle(&event)
+        .await
+        .expect("createSecret with a RotationToken");
     assert!(sm.value(&arn, "AWSPENDING", Some(&token)).await.is_some());
 }

@@ -20,7 +20,12 @@ fn tls_db() -> TlsDb {
     TlsDb { db, ca }
 }
 
-async fn user_secret(sm: &Sm, db: &MariaDb, ssl: Option<bool>, host: &str) -> (String, String, String) {
+async fn user_secret(
+    sm: &Sm,
+    db: &MariaDb,
+    ssl: Option<bool>,
+    host: &str,
+) -> (String, String, String) {
     let user = unique("tls");
     let pw = unique("Pw-");
     create_user(db, &user, "%", &pw, &[], false).await;
@@ -44,10 +49,16 @@ async fn tls_verification_with_and_without_the_ca() {
         let (arn, user, _) = user_secret(&sm, &t.db, Some(true), host).await;
         let r = rotator(&sm, SingleUser, &[("CA_BUNDLE", ca)]);
         let token = sm.start_rotation(&arn).await;
-        rotate(&r, &arn, &token).await.unwrap_or_else(|e| panic!("{host}: {e}"));
-        login(t.db.port, &user, &password_at(&sm, &arn, "AWSCURRENT").await)
+        rotate(&r, &arn, &token)
             .await
-            .expect("logs in");
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
+        login(
+            t.db.port,
+            &user,
+            &password_at(&sm, &arn, "AWSCURRENT").await,
+        )
+        .await
+        .expect("logs in");
     }
 
     // Without the CA the certificate does not verify: an error, whether TLS was required
@@ -56,10 +67,17 @@ async fn tls_verification_with_and_without_the_ca() {
         let (arn, user, pw) = user_secret(&sm, &t.db, ssl, "localhost").await;
         let r = rotator(&sm, SingleUser, &[]);
         let token = sm.start_rotation(&arn).await;
-        step(&r, &arn, &token, "createSecret").await.expect("create");
-        let err = step(&r, &arn, &token, "setSecret").await.expect_err("untrusted CA");
+        step(&r, &arn, &token, "createSecret")
+            .await
+            .expect("create");
+        let err = step(&r, &arn, &token, "setSecret")
+            .await
+            .expect_err("untrusted CA");
         assert_eq!(err.kind(), "TlsError", "ssl {ssl:?}: {err}");
-        assert!(err.to_string().contains("CA_BUNDLE"), "says what to do: {err}");
+        assert!(
+            err.to_string().contains("CA_BUNDLE"),
+            "says what to do: {err}"
+        );
         login(t.db.port, &user, &pw).await.expect("nothing changed");
     }
 
@@ -77,8 +95,12 @@ async fn tls_required_on_a_server_without_tls_is_refused() {
     let (arn, _, _) = user_secret(&sm, &db, Some(true), "127.0.0.1").await;
     let r = rotator(&sm, SingleUser, &[]);
     let token = sm.start_rotation(&arn).await;
-    step(&r, &arn, &token, "createSecret").await.expect("create");
-    let err = step(&r, &arn, &token, "setSecret").await.expect_err("no TLS offered");
+    step(&r, &arn, &token, "createSecret")
+        .await
+        .expect("create");
+    let err = step(&r, &arn, &token, "setSecret")
+        .await
+        .expect_err("no TLS offered");
     assert_eq!(err.kind(), "TlsError", "{err}");
     assert!(err.to_string().contains("does not offer TLS"), "{err}");
 
@@ -86,8 +108,12 @@ async fn tls_required_on_a_server_without_tls_is_refused() {
     let (arn, _, _) = user_secret(&sm, &db, None, "127.0.0.1").await;
     let r = rotator(&sm, SingleUser, &[("TLS_MODE", "require")]);
     let token = sm.start_rotation(&arn).await;
-    step(&r, &arn, &token, "createSecret").await.expect("create");
-    let err = step(&r, &arn, &token, "setSecret").await.expect_err("TLS_MODE=require");
+    step(&r, &arn, &token, "createSecret")
+        .await
+        .expect("create");
+    let err = step(&r, &arn, &token, "setSecret")
+        .await
+        .expect_err("TLS_MODE=require");
     assert_eq!(err.kind(), "TlsError", "{err}");
 }
 
@@ -101,18 +127,28 @@ async fn the_clone_keeps_require_ssl() {
     create_user(&t.db, &user, "%", &pw, &["SELECT ON appdb.*"], false).await;
     admin_exec(
         &t.db,
-        &[format!("ALTER USER {} REQUIRE SSL", rotation_mysql::sql::account(&user, "%", false))],
+        &[format!(
+            "ALTER USER {} REQUIRE SSL",
+            rotation_mysql::sql::account(&user, "%", false)
+        )],
     )
     .await;
     let master = sm
-        .create("master-", &json!({"username": t.db.admin_user, "password": t.db.admin_password}))
+        .create(
+            "master-",
+            &json!({"username": t.db.admin_user, "password": t.db.admin_password}),
+        )
         .await;
     let mut value = secret(t.db.port, &user, &pw);
     value["host"] = json!("localhost");
     value["ssl"] = json!("true");
     value["masterarn"] = json!(master);
     let arn = sm.create("mysql-req-", &value).await;
-    let r = rotator(&sm, AlternatingUsers, &[("CA_BUNDLE", ca.to_str().expect("path"))]);
+    let r = rotator(
+        &sm,
+        AlternatingUsers,
+        &[("CA_BUNDLE", ca.to_str().expect("path"))],
+    );
     let token = sm.start_rotation(&arn).await;
     rotate(&r, &arn, &token).await.expect("rotation");
     let line = create_user_line(&t.db, &format!("{user}_clone"), "%").await;

@@ -1,0 +1,271 @@
+//! PostgreSQL and Aurora PostgreSQL rotation (`postgres-single-user`,
+//! `postgres-alternating-users`).
+//!
+//! No password reaches the server: the client computes the verifier the server would store
+//! (SCRAM-SHA-256, or MD5 when the server's `password_encryption` says so) and sends that in
+//! `ALTER ROLE … PASSWORD`, so statement logs and `pg_stat_activity` never see a password.
+//!
+//! Single user: the user changes its own password. Alternating users: the admin user creates
+//! `<user>_clone` once, as a member of the original role whose sessions start as that role
+//! (`SET role`), so both users own and use the same objects; the clone copies the original's
+//! connection limit, expiry and per-role settings. Later rotations only change passwords.
+
+mod connect;
+pub mod sql;
+
+use connect::Session;
+use rotation_core::config::ConfigError;
+use rotation_core::secret::SecretRules;
+use rotation_core::{
+    DbSecret, Engine, EngineError, ExposeSecret, SetAlternate, SetPassword, TlsSettings,
+};
+use sql::PasswordMethod;
+use tracing::{info, warn};
+
+pub use connect::classify as classify_error;
+
+/// The default of `EXCLUDE_CHARACTERS` for PostgreSQL: the templates' set plus `:`, which
+/// would break connection URIs built from the secret.
+pub const DEFAULT_EXCLUDE_CHARACTERS: &str = ":/@\"'\\";
+
+/// The secrets PostgreSQL functions accept.
+pub const RULES: SecretRules = SecretRules {
+    engines: &["postgres", "aurora-postgresql"],
+    default_port: 5432,
+    default_dbname: Some("postgres"),
+};
+
+/// The PostgreSQL engine.
+#[derive(Debug, Clone)]
+pub struct PostgreSql {
+    tls: TlsSettings,
+}
+
+/// What a session knows about its server.
+struct ServerFacts {
+    version_num: u32,
+    method: PasswordMethod,
+}
+
+impl PostgreSql {
+    /// Build from TLS settings (the functions read no variables of their own).
+    pub fn from_env(tls: TlsSettings) -> Result<PostgreSql, ConfigError> {
+        Ok(PostgreSql::new(tls))
+    }
+
+    /// Build from TLS settings.
+    pub fn new(tls: TlsSettings) -> PostgreSql {
+        PostgreSql { tls }
+    }
+
+    async fn open(&self, creds: &DbSecret) -> Result<Session, EngineError> {
+        Session::open(creds, &self.tls).await
+    }
+}
+
+async fn facts(s: &Session) -> Result<ServerFacts, EngineError> {
+    let version = s.show("SHOW server_version_num").await?;
+    let version_num = version.trim().parse::<u32>().map_err(|_| {
+        EngineError::Database(format!("server_version_num is {version:?}, not a number"))
+    })?;
+    let encryption = s.show("SHOW password_encryption").await?;
+    let method = PasswordMethod::detect(&encryption, version_num);
+    if method == PasswordMethod::Md5 {
+        warn!(
+            password_encryption = %encryption,
+            server_version_num = version_num,
+            "the server stores MD5 password hashes, so an MD5 hash is sent; MD5 passwords are deprecated by PostgreSQL: set password_encryption = 'scram-sha-256' and rotate again"
+        );
+    }
+    Ok(ServerFacts {
+        version_num,
+        method,
+    })
+}
+
+/// A role's login attributes, as the admin sees them in `pg_roles`.
+struct RoleRow {
+    connection_limit: i32,
+    valid_until: Option<String>,
+}
+
+async fn role(s: &Session, name: &str) -> Result<Option<RoleRow>, EngineError> {
+    let rows = s
+        .client()
+        .query(
+            "SELECT rolconnlimit, rolvaliduntil::text FROM pg_catalog.pg_roles WHERE rolname = $1",
+            &[&name],
+        )
+        .await
+        .map_err(|e| s.error(&e))?;
+    Ok(rows.first().map(|r| RoleRow {
+        connection_limit: r.get(0),
+        valid_until: r.get(1),
+    }))
+}
+
+/// The `name=value` entries of `pg_db_role_setting` for a role, with the database each applies
+/// to (`None`: every database).
+async fn role_settings(
+    s: &Session,
+    name: &str,
+) -> Result<Vec<(Option<String>, String)>, EngineError> {
+    let rows = s
+        .client()
+        .query(
+            "SELECT d.datname::text, unnest(c.setconfig) \
+             FROM pg_catalog.pg_db_role_setting c \
+             JOIN pg_catalog.pg_roles r ON r.oid = c.setrole \
+             LEFT JOIN pg_catalog.pg_database d ON d.oid = c.setdatabase \
+             WHERE r.rolname = $1 AND (c.setdatabase = 0 OR d.oid IS NOT NULL)",
+            &[&name],
+        )
+        .await
+        .map_err(|e| s.error(&e))?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+async fn is_member(s: &Session, member: &str, of: &str) -> Result<bool, EngineError> {
+    let row = s
+        .client()
+        .query_one(
+            "SELECT pg_catalog.pg_has_role($1::text::name, $2::text::name, 'MEMBER')",
+            &[&member, &of],
+        )
+        .await
+        .map_err(|e| s.error(&e))?;
+    Ok(row.get(0))
+}
+
+/// Create the clone of `base`: login attributes, membership, `SET role`, per-role settings.
+async fn create_clone(
+    s: &Session,
+    base: &str,
+    base_row: &RoleRow,
+    clone: &str,
+    verifier: &str,
+    server: &ServerFacts,
+) -> Result<(), EngineError> {
+    s.exec_secret(
+        &sql::create_clone(
+            clone,
+            verifier,
+            base_row.connection_limit,
+            base_row.valid_until.as_deref(),
+        ),
+        verifier,
+    )
+    .await?;
+    s.exec(&sql::grant_membership(base, clone, server.version_num))
+        .await?;
+    s.exec(&sql::set_role_default(clone, base)).await?;
+    for (database, entry) in role_settings(s, base).await? {
+        let Some(statement) = sql::copy_setting(clone, database.as_deref(), &entry) else {
+            continue;
+        };
+        let name = entry.split_once('=').map_or("", |(n, _)| n);
+        // A setting the admin may not set (a superuser-only one, say) must not stop the
+        // rotation: roll back just that statement and say so.
+        s.exec("SAVEPOINT copy_setting").await?;
+        match s.exec(&statement).await {
+            Ok(()) => s.exec("RELEASE SAVEPOINT copy_setting").await?,
+            Err(e @ EngineError::Permission { .. }) => {
+                s.exec("ROLLBACK TO SAVEPOINT copy_setting").await?;
+                warn!(setting = name, database = database.as_deref().unwrap_or("(all)"), error = %e, "the clone did not get this per-role setting of the original; set it by hand");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    info!(
+        user = clone,
+        original = base,
+        "created the clone: a member of the original whose sessions act as it"
+    );
+    Ok(())
+}
+
+impl Engine for PostgreSql {
+    fn rules(&self) -> SecretRules {
+        RULES
+    }
+
+    async fn check_username(&self, current: &DbSecret, alternate: &str) -> Result<(), EngineError> {
+        let base = sql::pair_base(&current.username, alternate);
+        let s = self.open(current).await?;
+        let limit = s.show("SHOW max_identifier_length").await;
+        s.close().await;
+        let limit = limit?
+            .trim()
+            .parse::<usize>()
+            .unwrap_or(sql::DEFAULT_NAME_LIMIT);
+        match sql::name_limit_problem(base, limit) {
+            Some(problem) => Err(EngineError::Refused(problem)),
+            None => Ok(()),
+        }
+    }
+
+    async fn check_login(&self, creds: &DbSecret) -> Result<(), EngineError> {
+        let s = self.open(creds).await?;
+        let result = s.show("SELECT NOW()").await.map(drop);
+        s.close().await;
+        result
+    }
+
+    async fn set_password(&self, req: SetPassword<'_>) -> Result<(), EngineError> {
+        let s = self.open(req.login).await?;
+        let result = async {
+            let server = facts(&s).await?;
+            // A role may always change its own password, but only while it is the current
+            // user; a role whose sessions start as another role (a clone) must drop that first.
+            s.exec("SET ROLE NONE").await?;
+            // The role's own spelling (as stored) salts an MD5 hash.
+            let me = s.show("SELECT session_user").await?;
+            let verifier = server
+                .method
+                .verifier(req.pending.password.expose_secret(), &me);
+            s.exec_secret(&sql::alter_password(&me, &verifier), &verifier)
+                .await
+        }
+        .await;
+        s.close().await;
+        result
+    }
+
+    async fn set_alternate(&self, req: SetAlternate<'_>) -> Result<(), EngineError> {
+        let base = sql::pair_base(&req.current.username, &req.pending.username).to_owned();
+        let clone = format!("{base}{}", sql::CLONE_SUFFIX);
+        let target = req.pending.username.as_str();
+        let s = self.open(req.admin).await?;
+        let result = async {
+            let server = facts(&s).await?;
+            let verifier = server.method.verifier(req.pending.password.expose_secret(), target);
+            // Role statements are transactional: a crash part-way leaves nothing behind, and
+            // the retry does the whole job again.
+            s.exec("BEGIN").await?;
+            let Some(base_row) = role(&s, &base).await? else {
+                return Err(EngineError::Refused(format!(
+                    "the original user '{base}' does not exist; alternating-users rotation only ever creates '{clone}', so create '{base}' or fix the secret's username"
+                )));
+            };
+            if role(&s, target).await?.is_some() {
+                s.exec_secret(&sql::alter_password(target, &verifier), &verifier).await?;
+                if target == clone && !is_member(&s, &clone, &base).await? {
+                    warn!(
+                        user = %clone,
+                        original = %base,
+                        "the clone exists but is not a member of the original, so objects it creates are its own; as admin run GRANT original TO clone and ALTER ROLE clone SET role = original"
+                    );
+                }
+            } else {
+                create_clone(&s, &base, &base_row, &clone, &verifier, &server).await?;
+            }
+            s.exec("COMMIT").await
+        }
+        .await;
+        if result.is_err() {
+            let _ = s.exec("ROLLBACK").await;
+        }
+        s.close().await;
+        result
+    }
+}

@@ -1,0 +1,337 @@
+//! SQL text for PostgreSQL, built only from escaped pieces: password verifiers computed on the
+//! client, role statements, the membership grant of each server version, and copies of
+//! per-role settings.
+//!
+//! Role statements (`CREATE ROLE`, `ALTER ROLE`, `GRANT`) take no placeholders, so every name
+//! goes through [`ident`] and every value through [`literal`].
+
+use postgres_protocol::{escape, password};
+
+/// PostgreSQL cuts longer names silently (`NAMEDATALEN - 1` in a default build).
+pub const DEFAULT_NAME_LIMIT: usize = 63;
+
+/// What the second user of a pair is called: the base name plus this.
+pub const CLONE_SUFFIX: &str = "_clone";
+
+/// The first version whose role memberships carry `INHERIT` and `SET` options.
+pub const MEMBERSHIP_OPTIONS_VERSION: u32 = 160_000;
+
+/// The first version that understands SCRAM verifiers.
+pub const SCRAM_VERSION: u32 = 100_000;
+
+/// A quoted identifier.
+pub fn ident(name: &str) -> String {
+    escape::escape_identifier(name)
+}
+
+/// A quoted string literal (in `E'…'` form when it holds backslashes).
+pub fn literal(value: &str) -> String {
+    escape::escape_literal(value)
+}
+
+/// How the server stores passwords, which decides the verifier the client sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordMethod {
+    /// `SCRAM-SHA-256$…`.
+    ScramSha256,
+    /// `md5…`, salted with the role name; deprecated by PostgreSQL.
+    Md5,
+}
+
+impl PasswordMethod {
+    /// From the session's `password_encryption` and `server_version_num`. Servers before
+    /// version 10 only understand MD5 hashes; `on` is version 10–13's alias for `md5`.
+    pub fn detect(password_encryption: &str, version_num: u32) -> PasswordMethod {
+        if version_num < SCRAM_VERSION {
+            return PasswordMethod::Md5;
+        }
+        match password_encryption.trim().to_ascii_lowercase().as_str() {
+            "md5" | "on" | "true" => PasswordMethod::Md5,
+            _ => PasswordMethod::ScramSha256,
+        }
+    }
+
+    /// The verifier of `password` for `role`. The server recognises both forms as already
+    /// hashed and stores them as they are, so the password itself never reaches it.
+    pub fn verifier(self, password: &str, role: &str) -> String {
+        match self {
+            PasswordMethod::ScramSha256 => password::scram_sha_256(password.as_bytes()),
+            PasswordMethod::Md5 => password::md5(password.as_bytes(), role),
+        }
+    }
+}
+
+/// The base name of an alternating pair, given the current user and its alternate: the one
+/// that is the other without `_clone`.
+pub fn pair_base<'a>(a: &'a str, b: &'a str) -> &'a str {
+    if a.strip_suffix(CLONE_SUFFIX) == Some(b) {
+        b
+    } else {
+        a
+    }
+}
+
+/// `ALTER ROLE … PASSWORD '<verifier>'`.
+pub fn alter_password(role: &str, verifier: &str) -> String {
+    format!("ALTER ROLE {} PASSWORD {}", ident(role), literal(verifier))
+}
+
+/// `CREATE ROLE` for a clone: a login role with the original's connection limit and validity.
+pub fn create_clone(
+    clone: &str,
+    verifier: &str,
+    connection_limit: i32,
+    valid_until: Option<&str>,
+) -> String {
+    let mut s = format!(
+        "CREATE ROLE {} WITH LOGIN INHERIT PASSWORD {}",
+        ident(clone),
+        literal(verifier)
+    );
+    if connection_limit >= 0 {
+        s.push_str(&format!(" CONNECTION LIMIT {connection_limit}"));
+    }
+    if let Some(v) = valid_until {
+        s.push_str(&format!(" VALID UNTIL {}", literal(v)));
+    }
+    s
+}
+
+/// Membership of the clone in the original. From version 16 a membership has its own
+/// `INHERIT` and `SET` options, and the clone needs both: `SET` for its sessions to become
+/// the original, `INHERIT` for its privileges when a session resets its role.
+pub fn grant_membership(base: &str, clone: &str, version_num: u32) -> String {
+    let options = if version_num >= MEMBERSHIP_OPTIONS_VERSION {
+        " WITH INHERIT TRUE, SET TRUE"
+    } else {
+        ""
+    };
+    format!("GRANT {} TO {}{options}", ident(base), ident(clone))
+}
+
+/// Every session of the clone starts as the original role, so what it creates belongs to
+/// the original and the two users share their objects.
+pub fn set_role_default(clone: &str, base: &str) -> String {
+    format!("ALTER ROLE {} SET role = {}", ident(clone), literal(base))
+}
+
+/// Settings whose stored form is a list of quoted elements (pg_dump's list): each element
+/// must be given as its own literal.
+const LIST_SETTINGS: &[&str] = &[
+    "local_preload_libraries",
+    "search_path",
+    "session_preload_libraries",
+    "shared_preload_libraries",
+    "temp_tablespaces",
+    "unix_socket_directories",
+];
+
+/// Settings that are not copied: `role` is set to the original on purpose, and
+/// `session_authorization` cannot be a role setting.
+const NOT_COPIED: &[&str] = &["role", "session_authorization"];
+
+/// Split a stored list value: elements separated by commas, each bare or double-quoted with
+/// `""` for a quote.
+pub fn split_list(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = value.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut item = String::new();
+        let quoted = chars.next_if_eq(&'"').is_some();
+        if quoted {
+            while let Some(c) = chars.next() {
+                if c == '"' {
+                    if chars.next_if_eq(&'"').is_some() {
+                        item.push('"');
+                    } else {
+                        break;
+                    }
+                } else {
+                    item.push(c);
+                }
+            }
+            while chars.next_if(|c| *c != ',').is_some() {}
+        } else {
+            while let Some(c) = chars.next_if(|c| *c != ',') {
+                item.push(c);
+            }
+            item = item.trim_end().to_owned();
+        }
+        let more = chars.next().is_some();
+        if quoted || more || !item.is_empty() || !out.is_empty() {
+            out.push(item);
+        }
+        if !more {
+            return out;
+        }
+    }
+}
+
+/// `ALTER ROLE clone [IN DATABASE db] SET name TO value` for one `name=value` entry of
+/// `pg_db_role_setting`, or `None` for an entry that is not copied.
+pub fn copy_setting(clone: &str, database: Option<&str>, entry: &str) -> Option<String> {
+    let (name, value) = entry.split_once('=')?;
+    if name.is_empty() || NOT_COPIED.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+        return None;
+    }
+    let value = if LIST_SETTINGS.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+        let items = split_list(value);
+        if items.is_empty() {
+            "''".to_owned()
+        } else {
+            items
+                .iter()
+                .map(|i| literal(i))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    } else {
+        literal(value)
+    };
+    let scope = database
+        .map(|d| format!(" IN DATABASE {}", ident(d)))
+        .unwrap_or_default();
+    Some(format!(
+        "ALTER ROLE {}{scope} SET {} TO {value}",
+        ident(clone),
+        ident(name)
+    ))
+}
+
+/// Why a base name cannot have a clone, or `None` when it fits in `limit` bytes.
+pub fn name_limit_problem(base: &str, limit: usize) -> Option<String> {
+    let clone_len = base.len() + CLONE_SUFFIX.len();
+    if clone_len <= limit {
+        return None;
+    }
+    let chars = base.chars().count();
+    let note = if chars == base.len() {
+        String::new()
+    } else {
+        format!(" ({chars} characters; the limit counts bytes of UTF-8)")
+    };
+    Some(format!(
+        "username '{base}' has {} bytes{note}; with '{CLONE_SUFFIX}' it would have {clone_len}, over PostgreSQL's limit of {limit} bytes, beyond which it cuts names without an error. Use a user name of at most {} bytes",
+        base.len(),
+        limit.saturating_sub(CLONE_SUFFIX.len())
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_values_are_escaped() {
+        let hostile = "x\"; DROP ROLE admin; --";
+        assert_eq!(ident(hostile), "\"x\"\"; DROP ROLE admin; --\"");
+        assert_eq!(
+            alter_password("o'ne\\", "SCRAM-SHA-256$4096:abc"),
+            "ALTER ROLE \"o'ne\\\" PASSWORD 'SCRAM-SHA-256$4096:abc'"
+        );
+        assert_eq!(literal("a'b\\c"), " E'a''b\\\\c'");
+    }
+
+    #[test]
+    fn the_method_follows_the_server() {
+        assert_eq!(
+            PasswordMethod::detect("scram-sha-256", 150_004),
+            PasswordMethod::ScramSha256
+        );
+        assert_eq!(PasswordMethod::detect("md5", 150_004), PasswordMethod::Md5);
+        assert_eq!(PasswordMethod::detect("on", 120_000), PasswordMethod::Md5);
+        assert_eq!(
+            PasswordMethod::detect("scram-sha-256", 90_624),
+            PasswordMethod::Md5
+        );
+        let pw = "correct horse";
+        let scram = PasswordMethod::ScramSha256.verifier(pw, "app");
+        assert!(
+            scram.starts_with("SCRAM-SHA-256$4096:") && !scram.contains(pw),
+            "{scram}"
+        );
+        let md5 = PasswordMethod::Md5.verifier(pw, "app");
+        assert!(md5.starts_with("md5") && md5.len() == 35, "{md5}");
+        assert_ne!(
+            md5,
+            PasswordMethod::Md5.verifier(pw, "app_clone"),
+            "salted with the role"
+        );
+    }
+
+    #[test]
+    fn membership_options_by_version_number() {
+        assert_eq!(
+            grant_membership("app", "app_clone", 150_008),
+            "GRANT \"app\" TO \"app_clone\""
+        );
+        assert_eq!(
+            grant_membership("app", "app_clone", 160_000),
+            "GRANT \"app\" TO \"app_clone\" WITH INHERIT TRUE, SET TRUE"
+        );
+        assert_eq!(
+            grant_membership("app", "app_clone", 180_001),
+            "GRANT \"app\" TO \"app_clone\" WITH INHERIT TRUE, SET TRUE"
+        );
+    }
+
+    #[test]
+    fn the_base_of_a_pair() {
+        assert_eq!(pair_base("app", "app_clone"), "app");
+        assert_eq!(pair_base("app_clone", "app"), "app");
+        assert_eq!(pair_base("_clone", "_clone_clone"), "_clone");
+    }
+
+    #[test]
+    fn clone_statements() {
+        assert_eq!(
+            create_clone("a_clone", "md5x", 5, Some("2100-01-01 00:00:00+00")),
+            "CREATE ROLE \"a_clone\" WITH LOGIN INHERIT PASSWORD 'md5x' CONNECTION LIMIT 5 VALID UNTIL '2100-01-01 00:00:00+00'"
+        );
+        assert_eq!(
+            create_clone("a_clone", "md5x", -1, None),
+            "CREATE ROLE \"a_clone\" WITH LOGIN INHERIT PASSWORD 'md5x'"
+        );
+        assert_eq!(
+            set_role_default("a_clone", "a"),
+            "ALTER ROLE \"a_clone\" SET role = 'a'"
+        );
+    }
+
+    #[test]
+    fn settings_are_copied_with_lists_split() {
+        assert_eq!(split_list("\"$user\", public"), vec!["$user", "public"]);
+        assert_eq!(split_list("a, \"b,\"\"c\", d e"), vec!["a", "b,\"c", "d e"]);
+        assert_eq!(split_list("\"\""), vec![""]);
+        assert_eq!(split_list(""), Vec::<String>::new());
+        assert_eq!(
+            copy_setting("c", None, "search_path=\"$user\", app").as_deref(),
+            Some("ALTER ROLE \"c\" SET \"search_path\" TO '$user', 'app'")
+        );
+        assert_eq!(
+            copy_setting("c", Some("appdb"), "work_mem=8MB").as_deref(),
+            Some("ALTER ROLE \"c\" IN DATABASE \"appdb\" SET \"work_mem\" TO '8MB'")
+        );
+        assert_eq!(
+            copy_setting("c", None, "DateStyle=ISO, MDY").as_deref(),
+            Some("ALTER ROLE \"c\" SET \"DateStyle\" TO 'ISO, MDY'")
+        );
+        assert_eq!(copy_setting("c", None, "role=other"), None);
+        assert_eq!(copy_setting("c", None, "garbage"), None);
+    }
+
+    #[test]
+    fn name_limit_counts_bytes() {
+        assert_eq!(name_limit_problem(&"a".repeat(57), 63), None);
+        let msg = name_limit_problem(&"a".repeat(58), 63).expect("58 + 6 > 63");
+        assert!(
+            msg.contains("has 58 bytes") && msg.contains("would have 64") && msg.contains("63"),
+            "{msg}"
+        );
+        let multi = format!("x{}", "é".repeat(29));
+        assert_eq!(multi.chars().count(), 30);
+        let msg = name_limit_problem(&multi, 63).expect("59 bytes + 6 > 63");
+        assert!(msg.contains("59 bytes (30 characters"), "{msg}");
+    }
+}

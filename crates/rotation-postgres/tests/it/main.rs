@@ -1,0 +1,11 @@
+//! Integration tests of the PostgreSQL functions against real PostgreSQL servers and the moto
+//! emulator. `cargo xtask test` starts a shared server and moto; tests that need a server set
+//! up differently (TLS, statement logging, MD5) start their own. Most scenarios run the
+//! protocol in-process; `binary` runs the shipped `bootstrap` through a Lambda Runtime API.
+
+mod alternating;
+mod binary;
+mod common;
+mod server;
+mod single_user;
+mod tls;

@@ -1,0 +1,167 @@
+//! What the server sees: with `log_statement = 'all'` the log holds verifiers and never a
+//! password; a server set to MD5 gets MD5 hashes.
+
+use crate::common::*;
+use rotation_core::Strategy::{AlternatingUsers, SingleUser};
+use serde_json::json;
+use test_support::lambda::Function;
+use test_support::moto::Moto;
+use test_support::postgres::{Options, Postgres};
+use test_support::secrets::{Sm, rotate};
+use test_support::{function_binary, unique};
+
+/// `rolpassword` of each role, read as the superuser.
+async fn stored_verifiers(server: &Postgres, roles: &[&str]) -> Vec<String> {
+    let su = connect(
+        server.port,
+        "postgres",
+        server
+            .superuser_password
+            .as_deref()
+            .expect("an owned server"),
+        "postgres",
+    )
+    .await
+    .expect("superuser");
+    let mut out = Vec::new();
+    for role in roles {
+        let row = su
+            .query_one(
+                "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
+                &[role],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{role}: {e}"));
+        out.push(row.get::<_, String>(0));
+    }
+    out
+}
+
+/// Rotate a single user twice and an alternating pair three times; returns every password the
+/// rotations made and the roles involved.
+async fn rotate_all(server: &Postgres, sm: &Sm) -> (Vec<String>, Vec<String>) {
+    let mut passwords = Vec::new();
+    let single = unique("logsu");
+    create_role(server, &single, "Log-old-1").await;
+    let arn = sm
+        .create("pg-log-", &secret(server.port, &single, "Log-old-1"))
+        .await;
+    let r = rotator(sm, SingleUser, &[]);
+    for _ in 0..2 {
+        let token = sm.start_rotation(&arn).await;
+        rotate(&r, &arn, &token)
+            .await
+            .expect("single-user rotation");
+        let pw = password_at(sm, &arn, "AWSCURRENT").await;
+        login(server.port, &single, &pw)
+            .await
+            .expect("new password");
+        passwords.push(pw);
+    }
+
+    let base = unique("logalt");
+    create_role(server, &base, "Log-old-2").await;
+    let mut value = secret(server.port, &base, "Log-old-2");
+    value["masterarn"] = json!(master_secret(sm, server).await);
+    let arn = sm.create("pg-log-alt-", &value).await;
+    let r = rotator(sm, AlternatingUsers, &[]);
+    for _ in 0..3 {
+        let token = sm.start_rotation(&arn).await;
+        rotate(&r, &arn, &token)
+            .await
+            .expect("alternating rotation");
+        let pw = password_at(sm, &arn, "AWSCURRENT").await;
+        login(server.port, &username_at(sm, &arn, "AWSCURRENT").await, &pw)
+            .await
+            .expect("new password");
+        passwords.push(pw);
+    }
+    let clone = format!("{base}_clone");
+    (passwords, vec![single, base, clone])
+}
+
+#[tokio::test]
+async fn statement_log_holds_verifiers_never_passwords() {
+    let server = Postgres::start_with(Options {
+        log_statements: true,
+        ..Options::default()
+    })
+    .expect("server with log_statement = all");
+    let sm = Sm::from_env();
+    let (passwords, roles) = rotate_all(&server, &sm).await;
+    let log = server.log();
+    for pw in &passwords {
+        assert!(
+            !log.contains(pw.as_str()),
+            "a new password is in the server log"
+        );
+    }
+    let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+    for (role, verifier) in roles.iter().zip(stored_verifiers(&server, &roles).await) {
+        assert!(
+            verifier.starts_with("SCRAM-SHA-256$4096:"),
+            "{role}: {verifier}"
+        );
+        assert!(
+            log.contains(&verifier),
+            "{role}: the statement that set the stored verifier is in the log"
+        );
+    }
+    assert!(
+        log.contains("CREATE ROLE") && log.contains("ALTER ROLE"),
+        "statements were logged"
+    );
+}
+
+#[tokio::test]
+async fn md5_servers_get_md5_hashes_and_a_warning() {
+    let server = Postgres::start_with(Options {
+        md5: true,
+        log_statements: true,
+        ..Options::default()
+    })
+    .expect("server with password_encryption = md5");
+    let sm = Sm::from_env();
+    let (passwords, roles) = rotate_all(&server, &sm).await;
+    let log = server.log();
+    for pw in &passwords {
+        assert!(
+            !log.contains(pw.as_str()),
+            "a new password is in the server log"
+        );
+    }
+    let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+    for (role, verifier) in roles.iter().zip(stored_verifiers(&server, &roles).await) {
+        assert!(
+            verifier.starts_with("md5") && verifier.len() == 35,
+            "{role}: {verifier}"
+        );
+        assert!(log.contains(&verifier), "{role}");
+    }
+
+    // The shipped function says that MD5 is deprecated.
+    let user = unique("md5bin");
+    create_role(&server, &user, "Md5-old-1").await;
+    let arn = sm
+        .create("pg-md5-", &secret(server.port, &user, "Md5-old-1"))
+        .await;
+    let token = sm.start_rotation(&arn).await;
+    let f = Function::spawn(
+        &function_binary("postgres-single-user"),
+        &Moto::from_env().url,
+        &[],
+    );
+    f.rotate(&arn, &token);
+    let output = settled_output(&f, "deprecated");
+    assert!(
+        output.contains("MD5") && output.contains("deprecated"),
+        "{output}"
+    );
+    login(
+        server.port,
+        &user,
+        &password_at(&sm, &arn, "AWSCURRENT").await,
+    )
+    .await
+    .expect("new password");
+}
