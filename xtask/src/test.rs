@@ -41,6 +41,7 @@ const SYSTEM_NEEDS: &[(&str, &str)] = &[
     ("redis-server", "redis-server"),
     ("openssl", "openssl"),
     ("/usr/bin/qemu-aarch64-static", "qemu-user-static"),
+    ("/usr/bin/valkey-server", "valkey-server"),
 ];
 
 fn present(path: &str) -> bool {
@@ -82,9 +83,73 @@ fn ensure_system_packages() -> Result<()> {
         run(&mut cmd)
     };
     apt(&["apt-get", "update", "-qq"])?;
-    let mut install = vec!["apt-get", "install", "-y", "-qq", "--no-install-recommends"];
-    install.extend(&missing);
-    apt(&install).with_context(|| format!("install {} and run again", missing.join(" ")))
+    let (backports, main): (Vec<&str>, Vec<&str>) =
+        missing.iter().partition(|p| BACKPORTS.contains(p));
+    if !main.is_empty() {
+        let mut install = vec!["apt-get", "install", "-y", "-qq", "--no-install-recommends"];
+        install.extend(&main);
+        apt(&install).with_context(|| format!("install {} and run again", main.join(" ")))?;
+    }
+    if !backports.is_empty() {
+        let suite = enable_backports()?;
+        apt(&["apt-get", "update", "-qq"])?;
+        let mut install = vec![
+            "apt-get",
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "-t",
+            &suite,
+        ];
+        install.extend(&backports);
+        apt(&install).with_context(|| {
+            format!("install {} from {suite} and run again", backports.join(" "))
+        })?;
+    }
+    Ok(())
+}
+
+/// Packages that Debian 12 has only in its backports suite.
+const BACKPORTS: &[&str] = &["valkey-server"];
+
+/// Add `<codename>-backports` to apt's sources (same mirror and keyring as the main suite)
+/// unless it is there; returns the suite's name.
+fn enable_backports() -> Result<String> {
+    let os = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    let codename = os
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|c| c.trim_matches('"').to_owned())
+        .filter(|c| !c.is_empty())
+        .context(
+            "cannot tell the Debian release from /etc/os-release; install valkey-server by hand",
+        )?;
+    let suite = format!("{codename}-backports");
+    let file = Path::new("/etc/apt/sources.list.d/rotation-lambdas-backports.sources");
+    let listed = Command::new("grep")
+        .args([
+            "-rqs",
+            &suite,
+            "/etc/apt/sources.list",
+            "/etc/apt/sources.list.d",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !listed {
+        eprintln!(
+            "xtask: adding {suite} to apt's sources ({})",
+            file.display()
+        );
+        std::fs::write(
+            file,
+            format!(
+                "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: {suite}\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+            ),
+        )
+        .with_context(|| format!("cannot write {}: run as root, or install valkey-server from {suite} by hand", file.display()))?;
+    }
+    Ok(suite)
 }
 
 fn is_root() -> bool {

@@ -39,6 +39,14 @@ pub trait Engine: Send + Sync + 'static {
         false
     }
 
+    /// Whether setSecret makes the change again when AWSPENDING already logs in. The
+    /// default (no) suits engines whose change is one atomic statement. An engine whose change
+    /// has a second part that can fail after the first (Redis: `ACL SAVE` after
+    /// `ACL SETUSER`) says yes, so that a retry completes it; its change must be idempotent.
+    fn repeat_set_when_pending_works(&self) -> bool {
+        false
+    }
+
     /// Refuse an alternate user name the server cannot hold, before anything is created.
     /// `current` are working credentials, in case the limit depends on the server.
     fn check_username(

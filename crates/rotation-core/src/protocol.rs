@@ -346,23 +346,25 @@ impl<E: Engine> Rotator<E> {
         };
 
         // Pending already works: an earlier run of this step got through.
-        match self.engine.check_login(&pending).await {
-            Ok(()) => {
-                info!("AWSPENDING already logs in; nothing to do");
-                return Ok(());
-            }
-            Err(e) if e.is_authentication() => {}
-            Err(e) => return Err(cx.db(AWSPENDING, e, &known)),
+        let pending_works = self.pending_works(cx, &pending, &known).await?;
+        if pending_works && !self.engine.repeat_set_when_pending_works() {
+            info!("AWSPENDING already logs in; nothing to do");
+            return Ok(());
         }
-        let Some(login) = login else {
-            return Err(cx.db(
-                "AWSCURRENT and AWSPREVIOUS",
-                EngineError::Authentication {
-                    user: current.username.clone(),
-                    detail: "neither the AWSCURRENT nor the AWSPREVIOUS password logs in, and AWSPENDING does not either".into(),
-                },
-                &known,
-            ));
+        let login = match login {
+            Some(login) => login,
+            // Only the new password works: the change happened, and is repeated with it.
+            None if pending_works => pending.clone(),
+            None => {
+                return Err(cx.db(
+                    "AWSCURRENT and AWSPREVIOUS",
+                    EngineError::Authentication {
+                        user: current.username.clone(),
+                        detail: "neither the AWSCURRENT nor the AWSPREVIOUS password logs in, and AWSPENDING does not either".into(),
+                    },
+                    &known,
+                ));
+            }
         };
         let admin = match (&current.masterarn, self.engine.single_user_uses_admin()) {
             (Some(arn), true) => Some(self.admin(cx, &current, arn).await?),
@@ -388,6 +390,20 @@ impl<E: Engine> Rotator<E> {
             })?;
         info!(user = %pending.username, "the database accepts the AWSPENDING password");
         Ok(())
+    }
+
+    /// Whether AWSPENDING logs in already; only a rejected login counts as "no".
+    async fn pending_works(
+        &self,
+        cx: &Cx<'_>,
+        pending: &DbSecret,
+        known: &[&DbSecret],
+    ) -> Result<bool, RotationError> {
+        match self.engine.check_login(pending).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_authentication() => Ok(false),
+            Err(e) => Err(cx.db(AWSPENDING, e, known)),
+        }
     }
 
     /// AWSPREVIOUS, if it names the same user, host and port and logs in.
@@ -427,13 +443,11 @@ impl<E: Engine> Rotator<E> {
             .check_login(&current)
             .await
             .map_err(|e| cx.db(AWSCURRENT, e, &known))?;
-        match self.engine.check_login(&pending).await {
-            Ok(()) => {
-                info!("AWSPENDING already logs in; nothing to do");
-                return Ok(());
-            }
-            Err(e) if e.is_authentication() => {}
-            Err(e) => return Err(cx.db(AWSPENDING, e, &known)),
+        if self.pending_works(cx, &pending, &known).await?
+            && !self.engine.repeat_set_when_pending_works()
+        {
+            info!("AWSPENDING already logs in; nothing to do");
+            return Ok(());
         }
         let admin = self.admin(cx, &current, masterarn).await?;
         self.engine

@@ -2,9 +2,10 @@
 //! runs it: the process polls `/runtime/invocation/next`, handles the event, and posts a
 //! response or an error.
 
+use crate::http::{read_message, request_line};
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -71,54 +72,11 @@ pub struct RuntimeApi {
     shared: Arc<Shared>,
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, String, Vec<u8>)> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_owned();
-    let path = parts.next()?.to_owned();
-    let mut length = 0usize;
-    let mut chunked = false;
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            let k = k.trim().to_ascii_lowercase();
-            if k == "content-length" {
-                length = v.trim().parse().unwrap_or(0);
-            } else if k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked") {
-                chunked = true;
-            }
-        }
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size).ok()?;
-            let n = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
-            let mut chunk = vec![0; n + 2];
-            reader.read_exact(&mut chunk).ok()?;
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-    } else {
-        body.resize(length, 0);
-        reader.read_exact(&mut body).ok()?;
-    }
-    Some((method, path, body))
-}
-
 fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, String)], body: &str) -> bool {
-    let mut out = format!("HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n", body.len());
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         out.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -128,9 +86,14 @@ fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, String)], bod
 }
 
 fn serve(stream: TcpStream, shared: Arc<Shared>) {
-    let Ok(mut writer) = stream.try_clone() else { return };
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
     let mut reader = BufReader::new(stream);
-    while let Some((method, path, body)) = read_request(&mut reader) {
+    while let Some((head, body)) = read_message(&mut reader) {
+        let Some((method, path)) = request_line(&head) else {
+            return;
+        };
         let path = path.trim_start_matches("/2018-06-01/runtime");
         if method == "GET" && path == "/invocation/next" {
             let (id, event) = {
@@ -152,8 +115,14 @@ fn serve(stream: TcpStream, shared: Arc<Shared>) {
             let headers = [
                 ("Lambda-Runtime-Aws-Request-Id", id),
                 ("Lambda-Runtime-Deadline-Ms", deadline.to_string()),
-                ("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:rotation-test".to_owned()),
-                ("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000;Sampled=0".to_owned()),
+                (
+                    "Lambda-Runtime-Invoked-Function-Arn",
+                    "arn:aws:lambda:us-east-1:123456789012:function:rotation-test".to_owned(),
+                ),
+                (
+                    "Lambda-Runtime-Trace-Id",
+                    "Root=1-00000000-000000000000000000000000;Sampled=0".to_owned(),
+                ),
             ];
             if !respond(&mut writer, "200 OK", &headers, &event) {
                 return;
@@ -170,7 +139,10 @@ fn serve(stream: TcpStream, shared: Arc<Shared>) {
                     id.to_owned(),
                     Outcome::Err {
                         error_type: parsed["errorType"].as_str().unwrap_or_default().to_owned(),
-                        error_message: parsed["errorMessage"].as_str().unwrap_or_default().to_owned(),
+                        error_message: parsed["errorMessage"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
                     },
                 );
             }
@@ -313,8 +285,14 @@ impl Function {
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
         let output = Arc::new(Mutex::new(Vec::new()));
         for mut pipe in [
-            child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
-            child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -326,7 +304,9 @@ impl Function {
                     if n == 0 {
                         break;
                     }
-                    out.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(&buf[..n]);
+                    out.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend_from_slice(&buf[..n]);
                 }
             });
         }

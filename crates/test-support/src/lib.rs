@@ -5,6 +5,7 @@
 //! Nothing here is a mock of a database or of Secrets Manager. When a part is missing, the
 //! functions panic with a message that says how to provide it: no test skips silently.
 
+pub mod http;
 pub mod lambda;
 pub mod mariadb;
 pub mod moto;
@@ -20,7 +21,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// How to get the test environment: shown whenever something is missing.
-pub const HOW_TO_RUN: &str = "run the tests with `cargo xtask test`, which installs and starts everything they need";
+pub const HOW_TO_RUN: &str =
+    "run the tests with `cargo xtask test`, which installs and starts everything they need";
 
 /// A name unique to this process and call, for users, secrets and folders.
 pub fn unique(prefix: &str) -> String {

@@ -19,7 +19,9 @@ pub struct MariaDb {
 }
 
 fn run_ok(cmd: &mut Command, what: &str) -> Result<(), String> {
-    let out = cmd.output().map_err(|e| format!("{what}: cannot start: {e}"))?;
+    let out = cmd
+        .output()
+        .map_err(|e| format!("{what}: cannot start: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "{what} failed: {}{}",
@@ -33,7 +35,10 @@ fn run_ok(cmd: &mut Command, what: &str) -> Result<(), String> {
 impl MariaDb {
     /// Start a new server; with `tls`, it serves TLS with the test CA's certificate.
     pub fn start(tls: Option<&TestCa>) -> Result<MariaDb, String> {
-        let server = find_binary(&["/usr/sbin/mariadbd", "/usr/sbin/mysqld"], "mariadb-server")?;
+        let server = find_binary(
+            &["/usr/sbin/mariadbd", "/usr/sbin/mysqld"],
+            "mariadb-server",
+        )?;
         let install = find_binary(
             &["/usr/bin/mariadb-install-db", "/usr/bin/mysql_install_db"],
             "mariadb-server",
@@ -45,7 +50,11 @@ impl MariaDb {
             Command::new(&install)
                 .arg("--no-defaults")
                 .arg(format!("--datadir={}", data.display()))
-                .args(["--user=root", "--auth-root-authentication-method=normal", "--skip-test-db"]),
+                .args([
+                    "--user=root",
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                ]),
             "mariadb-install-db",
         )?;
         let port = crate::net::free_port();
@@ -56,7 +65,12 @@ impl MariaDb {
             .arg(format!("--port={port}"))
             .arg(format!("--socket={}", socket.display()))
             .arg(format!("--pid-file={}", dir.path().join("pid").display()))
-            .args(["--bind-address=127.0.0.1", "--user=root", "--skip-name-resolve", "--log-error="])
+            .args([
+                "--bind-address=127.0.0.1",
+                "--user=root",
+                "--skip-name-resolve",
+                "--log-error=",
+            ])
             .args(["--innodb-buffer-pool-size=16M", "--performance-schema=OFF"]);
         if let Some(ca) = tls {
             cmd.arg(format!("--ssl-ca={}", ca.ca_pem().display()))
@@ -93,13 +107,19 @@ impl MariaDb {
         vec![
             ("ROTATION_TEST_MARIADB_PORT".into(), self.port.to_string()),
             ("ROTATION_TEST_MARIADB_USER".into(), self.admin_user.clone()),
-            ("ROTATION_TEST_MARIADB_PASSWORD".into(), self.admin_password.clone()),
+            (
+                "ROTATION_TEST_MARIADB_PASSWORD".into(),
+                self.admin_password.clone(),
+            ),
         ]
     }
 
     /// The server's log (empty for a borrowed server).
     pub fn log(&self) -> String {
-        self.process.as_ref().map(ServerProcess::log).unwrap_or_default()
+        self.process
+            .as_ref()
+            .map(ServerProcess::log)
+            .unwrap_or_default()
     }
 
     /// Stop the server (a "database down" scenario). Only for servers started here.

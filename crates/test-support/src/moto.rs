@@ -47,8 +47,12 @@ impl Moto {
         let process = ServerProcess::spawn(
             "moto",
             dir,
-            Command::new(venv_bin.join("moto_server"))
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()]),
+            Command::new(venv_bin.join("moto_server")).args([
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ]),
         )?;
         crate::net::wait_for_port(port, Duration::from_secs(30))
             .map_err(|e| format!("moto did not start: {e}\n{}", process.log_tail()))?;

@@ -20,5 +20,7 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(format!("nothing listens on 127.0.0.1:{port} after {timeout:?}"))
+    Err(format!(
+        "nothing listens on 127.0.0.1:{port} after {timeout:?}"
+    ))
 }

@@ -24,7 +24,8 @@ impl ServerProcess {
     /// Start `cmd` with its output in `<dir>/<name>.log`.
     pub fn spawn(name: &str, dir: TempDir, cmd: &mut Command) -> Result<ServerProcess, String> {
         let log = dir.path().join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let file = std::fs::File::create(&log)
+            .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let err = file.try_clone().map_err(|e| e.to_string())?;
         let child = cmd
             .stdin(Stdio::null())
@@ -113,10 +114,16 @@ pub fn find_binary(candidates: &[&str], apt_package: &str) -> Result<PathBuf, St
         .and_then(|c| Path::new(c).file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join(&name)).find(|p| p.exists()));
+    let on_path = std::env::var_os("PATH").map(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(&name))
+            .find(|p| p.exists())
+    });
     on_path.flatten().ok_or_else(|| {
-        format!("cannot find {name}: install it with `apt-get install {apt_package}`, or {}", crate::HOW_TO_RUN)
+        format!(
+            "cannot find {name}: install it with `apt-get install {apt_package}`, or {}",
+            crate::HOW_TO_RUN
+        )
     })
 }
 
@@ -127,7 +134,10 @@ fn glob_one(pattern: &str) -> Option<PathBuf> {
     // "/a/b/*/c": the folder is /a/b and names may start with anything; "/a/b/x*/c": the
     // folder is /a/b and names start with "x".
     let (parent, prefix) = match before.rsplit_once('/') {
-        Some((dir, prefix)) => (Path::new(if dir.is_empty() { "/" } else { dir }), prefix.to_owned()),
+        Some((dir, prefix)) => (
+            Path::new(if dir.is_empty() { "/" } else { dir }),
+            prefix.to_owned(),
+        ),
         None => (Path::new("."), before.to_owned()),
     };
     let (middle_suffix, rest) = after.split_once('/').unwrap_or((after, ""));
@@ -162,8 +172,14 @@ mod tests {
             std::fs::write(dir.path().join(v).join("bin").join("postgres"), "").expect("write");
         }
         let pattern = format!("{}/*/bin/postgres", dir.path().display());
-        assert_eq!(glob_one(&pattern), Some(dir.path().join("15").join("bin").join("postgres")));
+        assert_eq!(
+            glob_one(&pattern),
+            Some(dir.path().join("15").join("bin").join("postgres"))
+        );
         let pattern = format!("{}/1*/bin/postgres", dir.path().display());
-        assert_eq!(glob_one(&pattern), Some(dir.path().join("15").join("bin").join("postgres")));
+        assert_eq!(
+            glob_one(&pattern),
+            Some(dir.path().join("15").join("bin").join("postgres"))
+        );
     }
 }

@@ -66,18 +66,10 @@ impl Sm {
         // moto keeps AWSPENDING on the current version after a rotation (as AWS does) but
         // then refuses to rotate again; AWS accepts that state, so the test clears it.
         let stages = self.stages(arn).await;
-        if let Some((id, _)) = stages
-            .iter()
-            .find(|(_, l)| l.iter().any(|x| x == "AWSPENDING") && l.iter().any(|x| x == "AWSCURRENT"))
-        {
-            self.client
-                .update_secret_version_stage()
-                .secret_id(arn)
-                .version_stage("AWSPENDING")
-                .remove_from_version_id(id)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("clearing AWSPENDING: {e:?}"));
+        if let Some((id, _)) = stages.iter().find(|(_, l)| {
+            l.iter().any(|x| x == "AWSPENDING") && l.iter().any(|x| x == "AWSCURRENT")
+        }) {
+            self.clear_pending(arn, id).await;
         }
         let out = self
             .client
@@ -152,6 +144,30 @@ impl Sm {
             .unwrap_or_else(|e| panic!("PutSecretValue: {e:?}"));
     }
 
+    /// Merge `changes` (an object) into the AWSPENDING version's JSON and store it again.
+    pub async fn edit_pending(&self, arn: &str, token: &str, changes: &Value) {
+        let mut pending = self
+            .value(arn, "AWSPENDING", Some(token))
+            .await
+            .unwrap_or_else(|| panic!("version {token} has no AWSPENDING value"));
+        for (k, v) in changes.as_object().expect("changes must be a JSON object") {
+            pending[k] = v.clone();
+        }
+        self.tamper_pending(arn, token, &pending).await;
+    }
+
+    /// Take AWSPENDING off `token`, abandoning a failed rotation so the next can start.
+    pub async fn clear_pending(&self, arn: &str, token: &str) {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(arn)
+            .version_stage("AWSPENDING")
+            .remove_from_version_id(token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("removing AWSPENDING from {token}: {e:?}"));
+    }
+
     /// Turn rotation off (`CancelRotateSecret`).
     pub async fn disable_rotation(&self, arn: &str) {
         self.client
@@ -176,20 +192,45 @@ impl Sm {
             .collect();
         let config = Config::from_lookup(strategy, default_exclude, |k| map.get(k).cloned())
             .unwrap_or_else(|e| panic!("test settings: {e}"));
-        let tls = TlsSettings::from_config(&config).unwrap_or_else(|e| panic!("test TLS settings: {e}"));
-        Rotator::new(make_engine(tls), SecretStore::new(self.client.clone()), config)
+        let tls =
+            TlsSettings::from_config(&config).unwrap_or_else(|e| panic!("test TLS settings: {e}"));
+        Rotator::new(
+            make_engine(tls),
+            SecretStore::new(self.client.clone()),
+            config,
+        )
     }
 }
 
 /// Run one step in-process.
-pub async fn step<E: Engine>(rotator: &Rotator<E>, arn: &str, token: &str, step: &str) -> Result<(), RotationError> {
+pub async fn step<E: Engine>(
+    rotator: &Rotator<E>,
+    arn: &str,
+    token: &str,
+    step: &str,
+) -> Result<(), RotationError> {
     rotator.handle(&RotationEvent::new(arn, token, step)).await
 }
 
 /// Run the four steps in order, stopping at the first error.
-pub async fn rotate<E: Engine>(rotator: &Rotator<E>, arn: &str, token: &str) -> Result<(), RotationError> {
+pub async fn rotate<E: Engine>(
+    rotator: &Rotator<E>,
+    arn: &str,
+    token: &str,
+) -> Result<(), RotationError> {
     for s in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
         step(rotator, arn, token, s).await?;
     }
     Ok(())
+}
+
+/// Run every step twice in a row, as retries would; panics on the first error.
+pub async fn each_step_twice<E: Engine>(rotator: &Rotator<E>, arn: &str, token: &str) {
+    for s in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        for attempt in 1..=2 {
+            step(rotator, arn, token, s)
+                .await
+                .unwrap_or_else(|e| panic!("{s}, attempt {attempt}: {e}"));
+        }
+    }
 }

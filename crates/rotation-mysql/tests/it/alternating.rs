@@ -4,7 +4,7 @@
 use crate::common::*;
 use rotation_core::Strategy::AlternatingUsers;
 use serde_json::json;
-use test_support::secrets::{Sm, rotate, step};
+use test_support::secrets::{Sm, each_step_twice, rotate, step};
 use test_support::unique;
 
 /// A user at host 127.0.0.1 (not `%`) with grants, one of them WITH GRANT OPTION, and its
@@ -110,20 +110,7 @@ async fn every_step_twice() {
     let (sm, db, user, _, arn) = setup(&unique("alt")).await;
     let r = rotator(&sm, AlternatingUsers, &[]);
     let token = sm.start_rotation(&arn).await;
-    for s in [
-        "createSecret",
-        "createSecret",
-        "setSecret",
-        "setSecret",
-        "testSecret",
-        "testSecret",
-        "finishSecret",
-        "finishSecret",
-    ] {
-        step(&r, &arn, &token, s)
-            .await
-            .unwrap_or_else(|e| panic!("{s}: {e}"));
-    }
+    each_step_twice(&r, &arn, &token).await;
     login(
         db.port,
         &format!("{user}_clone"),
@@ -182,14 +169,7 @@ async fn tampered_pending_is_refused_and_nothing_is_created() {
         step(&r, &arn, &token, "createSecret")
             .await
             .expect("create");
-        let mut pending = sm
-            .value(&arn, "AWSPENDING", Some(&token))
-            .await
-            .expect("pending");
-        for (k, v) in change.as_object().expect("object") {
-            pending[k] = v.clone();
-        }
-        sm.tamper_pending(&arn, &token, &pending).await;
+        sm.edit_pending(&arn, &token, &change).await;
         let err = step(&r, &arn, &token, "setSecret").await.expect_err(what);
         assert_eq!(err.kind(), "ConfusedDeputy", "{what}: {err}");
         assert!(
@@ -202,14 +182,7 @@ async fn tampered_pending_is_refused_and_nothing_is_created() {
         login(db.port, &db.admin_user, &db.admin_password)
             .await
             .expect("admin untouched");
-        sm.client
-            .update_secret_version_stage()
-            .secret_id(&arn)
-            .version_stage("AWSPENDING")
-            .remove_from_version_id(&token)
-            .send()
-            .await
-            .expect("clear");
+        sm.clear_pending(&arn, &token).await;
     }
 }
 

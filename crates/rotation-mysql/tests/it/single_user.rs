@@ -3,7 +3,7 @@
 use crate::common::*;
 use rotation_core::Strategy::SingleUser;
 use serde_json::json;
-use test_support::secrets::{Sm, rotate, step};
+use test_support::secrets::{Sm, each_step_twice, rotate, step};
 use test_support::unique;
 
 async fn setup(grants: &[&str]) -> (Sm, test_support::mariadb::MariaDb, String, String, String) {
@@ -76,20 +76,7 @@ async fn every_step_twice() {
     let (sm, db, user, _, arn) = setup(&[]).await;
     let r = rotator(&sm, SingleUser, &[]);
     let token = sm.start_rotation(&arn).await;
-    for s in [
-        "createSecret",
-        "createSecret",
-        "setSecret",
-        "setSecret",
-        "testSecret",
-        "testSecret",
-        "finishSecret",
-        "finishSecret",
-    ] {
-        step(&r, &arn, &token, s)
-            .await
-            .unwrap_or_else(|e| panic!("{s}: {e}"));
-    }
+    each_step_twice(&r, &arn, &token).await;
     let pending_value = sm.value(&arn, "AWSCURRENT", None).await.expect("current");
     login(
         db.port,
@@ -121,14 +108,7 @@ async fn tampered_pending_is_refused_and_nothing_changes() {
         step(&r, &arn, &token, "createSecret")
             .await
             .expect("create");
-        let mut pending = sm
-            .value(&arn, "AWSPENDING", Some(&token))
-            .await
-            .expect("pending");
-        for (k, v) in change.as_object().expect("object") {
-            pending[k] = v.clone();
-        }
-        sm.tamper_pending(&arn, &token, &pending).await;
+        sm.edit_pending(&arn, &token, &change).await;
         let err = step(&r, &arn, &token, "setSecret").await.expect_err(what);
         assert_eq!(err.kind(), "ConfusedDeputy", "{what}: {err}");
         assert!(err.to_string().contains(&arn), "{err}");
@@ -138,15 +118,7 @@ async fn tampered_pending_is_refused_and_nothing_changes() {
         login(db.port, &other, "Victim-pw-1")
             .await
             .expect("the other user is untouched");
-        // Clear the failed rotation so the next case can start.
-        sm.client
-            .update_secret_version_stage()
-            .secret_id(&arn)
-            .version_stage("AWSPENDING")
-            .remove_from_version_id(&token)
-            .send()
-            .await
-            .expect("clear");
+        sm.clear_pending(&arn, &token).await;
     }
 }
 

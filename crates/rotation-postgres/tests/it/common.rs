@@ -146,18 +146,6 @@ pub async fn username_at(sm: &Sm, arn: &str, stage: &str) -> String {
         .to_owned()
 }
 
-/// Remove AWSPENDING from a failed rotation's version, so that another can start.
-pub async fn cancel(sm: &Sm, arn: &str, token: &str) {
-    sm.client
-        .update_secret_version_stage()
-        .secret_id(arn)
-        .version_stage("AWSPENDING")
-        .remove_from_version_id(token)
-        .send()
-        .await
-        .expect("clear AWSPENDING");
-}
-
 /// A role and its secret on the shared server, ready to rotate. For alternating users the
 /// secret names the admin secret in `masterarn`.
 pub struct Fixture {
@@ -250,20 +238,7 @@ pub async fn every_step_twice(strategy: Strategy) {
     let f = fixture(strategy, "twice").await;
     let r = rotator(&f.sm, strategy, &[]);
     let token = f.sm.start_rotation(&f.arn).await;
-    for s in [
-        "createSecret",
-        "createSecret",
-        "setSecret",
-        "setSecret",
-        "testSecret",
-        "testSecret",
-        "finishSecret",
-        "finishSecret",
-    ] {
-        step(&r, &f.arn, &token, s)
-            .await
-            .unwrap_or_else(|e| panic!("{s}: {e}"));
-    }
+    test_support::secrets::each_step_twice(&r, &f.arn, &token).await;
     assert_eq!(
         f.sm.version_of(&f.arn, "AWSCURRENT").await.as_deref(),
         Some(token.as_str())
@@ -323,7 +298,7 @@ pub async fn tampered_pending(strategy: Strategy) {
             !role_exists(&f.db, &format!("{}_clone", f.user)).await,
             "no clone is created"
         );
-        cancel(&f.sm, &f.arn, &token).await;
+        f.sm.clear_pending(&f.arn, &token).await;
     }
 }
 

@@ -1,0 +1,398 @@
+//! Connections: TCP, TLS as the secret asks, `AUTH` as the secret's user, and the sorting of
+//! errors into network / TLS / authentication / permission / other.
+//!
+//! TLS is spoken here with tokio-rustls and the verifying configuration of
+//! [`TlsSettings::client_config`]; the `redis` crate only frames commands over the stream. That
+//! keeps one trust store (system roots plus `CA_BUNDLE`) and one crypto provider for every
+//! engine.
+//!
+//! # When is plaintext allowed?
+//! Redis serves TLS on its own port (`tls-port`), so a port either speaks TLS or it does not;
+//! there is no in-band "I offer TLS" answer as in MySQL or PostgreSQL. A plaintext Redis port
+//! stays silent when it receives a TLS hello (it waits for a line end that never comes), and a
+//! TLS port cannot answer in Redis's own protocol. So with `ssl` absent (`Prefer`):
+//! 1. the TLS handshake starts at once;
+//! 2. if the server has not finished it within [`PROBE_AFTER`], a second connection sends a bare
+//!    `PING` (no credentials) and reads the first byte of the answer;
+//! 3. only a reply in Redis's protocol (`+PONG`, `-NOAUTH …`), or a reply of that kind to the
+//!    TLS hello itself, proves the port offers no TLS, and then the session goes on in
+//!    plaintext with a warning.
+//!
+//! Anything else (a failed certificate or host name check, a TLS alert, a closed connection, a
+//! timeout) is an error: there is never a downgrade after a failed verification. With
+//! `"ssl": true` the same test turns a plaintext port into a quick, clear `TlsError` instead of
+//! a timeout.
+
+use crate::acl;
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, ErrorKind, FromRedisValue, RedisConnectionInfo, RedisError};
+use rotation_core::{DbSecret, EngineError, ExposeSecret, SslMode, TlsSettings};
+use rustls::pki_types::ServerName;
+use std::collections::BTreeSet;
+use std::io;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tracing::{debug, info, warn};
+
+/// How long a TLS handshake may take before the port is asked whether it speaks plaintext.
+/// A TLS server answers a hello in one round trip, so this is only reached by plaintext ports
+/// and by slow networks (where the extra `PING` costs nothing but a line in the server's log).
+pub const PROBE_AFTER: Duration = Duration::from_millis(250);
+
+/// Commands get at least this long to answer (`ACL SAVE` writes a file).
+const MIN_RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the server did with the ACL change, as far as this connection can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Persistence {
+    /// `ACL SAVE` wrote the ACL file (its path, when `CONFIG GET` could read it).
+    Saved(Option<String>),
+    /// The server has no ACL file: the change lives in memory until the next restart.
+    MemoryOnly,
+    /// Neither `CONFIG GET aclfile` nor `ACL SAVE` was allowed; the reason.
+    Unknown(String),
+}
+
+/// An authenticated connection.
+pub struct Session {
+    conn: MultiplexedConnection,
+    endpoint: String,
+    user: String,
+}
+
+/// A stream that remembers the first byte the server sent, to tell a server that answered the
+/// TLS hello in Redis's protocol from one that failed the handshake.
+struct FirstByte<S> {
+    inner: S,
+    first: Option<u8>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for FirstByte<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if self.first.is_none() {
+            self.first = buf.filled().get(before).copied();
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for FirstByte<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The first byte of a simple-string or error reply in Redis's protocol; no TLS record starts
+/// with either.
+fn is_resp_reply(byte: u8) -> bool {
+    byte == b'+' || byte == b'-'
+}
+
+/// The transport under the Redis protocol.
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<FirstByte<TcpStream>>>),
+}
+
+fn network(endpoint: &str, e: &io::Error) -> EngineError {
+    EngineError::Network {
+        endpoint: endpoint.to_owned(),
+        detail: e.to_string(),
+    }
+}
+
+async fn tcp(creds: &DbSecret, endpoint: &str) -> Result<TcpStream, EngineError> {
+    let stream = TcpStream::connect((creds.host.as_str(), creds.port))
+        .await
+        .map_err(|e| network(endpoint, &e))?;
+    // Commands are small and answered one by one; waiting to fill a segment only adds latency.
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// Whether the port answers a bare `PING` in Redis's protocol, i.e. speaks plaintext.
+async fn answers_plaintext(creds: &DbSecret) -> bool {
+    let Ok(mut probe) = TcpStream::connect((creds.host.as_str(), creds.port)).await else {
+        return false;
+    };
+    if probe.write_all(b"PING\r\n").await.is_err() {
+        return false;
+    }
+    let mut first = [0u8; 1];
+    matches!(probe.read(&mut first).await, Ok(1) if is_resp_reply(first[0]))
+}
+
+/// The port speaks plaintext: go on without TLS, unless TLS is required.
+async fn plaintext_port(
+    creds: &DbSecret,
+    mode: SslMode,
+    endpoint: &str,
+) -> Result<Transport, EngineError> {
+    if mode == SslMode::Require {
+        return Err(EngineError::Tls {
+            endpoint: endpoint.to_owned(),
+            detail: "this port speaks plaintext Redis (it answered in Redis's protocol, not TLS), and the secret requires TLS (\"ssl\": true or TLS_MODE=require); use the server's tls-port".into(),
+        });
+    }
+    report_plaintext(endpoint);
+    Ok(Transport::Plain(tcp(creds, endpoint).await?))
+}
+
+/// Warn once per endpoint and process: a step opens several connections, and one warning says
+/// it all.
+fn report_plaintext(endpoint: &str) {
+    static REPORTED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    let first = REPORTED
+        .lock()
+        .map(|mut seen| seen.insert(endpoint.to_owned()))
+        .unwrap_or(true);
+    if first {
+        warn!(endpoint = %endpoint, "the server offers no TLS on this port (it answers plaintext Redis); connecting without it. Set \"ssl\": true in the secret to refuse plaintext");
+    } else {
+        debug!(endpoint = %endpoint, "plaintext connection: the server offers no TLS on this port");
+    }
+}
+
+async fn negotiate(
+    creds: &DbSecret,
+    tls: &TlsSettings,
+    mode: SslMode,
+    endpoint: &str,
+) -> Result<Transport, EngineError> {
+    if mode == SslMode::Disable {
+        return Ok(Transport::Plain(tcp(creds, endpoint).await?));
+    }
+    let name = ServerName::try_from(creds.host.clone()).map_err(|e| EngineError::Tls {
+        endpoint: endpoint.to_owned(),
+        detail: format!(
+            "'{}' cannot be checked against a certificate: {e}",
+            creds.host
+        ),
+    })?;
+    let stream = tcp(creds, endpoint).await?;
+    let handshake = TlsConnector::from(tls.client_config())
+        .connect(
+            name,
+            FirstByte {
+                inner: stream,
+                first: None,
+            },
+        )
+        .into_fallible();
+    tokio::pin!(handshake);
+    let probe = async {
+        tokio::time::sleep(PROBE_AFTER).await;
+        answers_plaintext(creds).await
+    };
+    tokio::pin!(probe);
+    let outcome = tokio::select! {
+        outcome = &mut handshake => outcome,
+        plaintext = &mut probe => {
+            if plaintext {
+                return plaintext_port(creds, mode, endpoint).await;
+            }
+            handshake.await
+        }
+    };
+    match outcome {
+        Ok(stream) => Ok(Transport::Tls(Box::new(stream))),
+        Err((_, seen)) if seen.first.is_some_and(is_resp_reply) => {
+            plaintext_port(creds, mode, endpoint).await
+        }
+        Err((e, _)) => Err(EngineError::Tls {
+            endpoint: endpoint.to_owned(),
+            detail: e.to_string(),
+        }),
+    }
+}
+
+/// Frame the Redis protocol over `stream`. No command is sent yet: no `HELLO`, no client name,
+/// so the first command is our `AUTH`.
+async fn frame<S>(
+    stream: S,
+    response_timeout: Duration,
+) -> Result<MultiplexedConnection, RedisError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let info = RedisConnectionInfo::default().set_skip_set_lib_name();
+    let config = AsyncConnectionConfig::new().set_response_timeout(Some(response_timeout));
+    let (conn, driver) = MultiplexedConnection::new_with_config(&info, stream, config).await?;
+    // The driver moves bytes between the stream and the connection handle; it ends when the
+    // handle is dropped.
+    tokio::spawn(driver);
+    Ok(conn)
+}
+
+/// The server's words for an error, without the client library's decoration.
+fn describe(e: &RedisError) -> String {
+    match (e.code(), e.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        (Some(code), None) => code.to_owned(),
+        _ => e.to_string(),
+    }
+}
+
+/// Sort an error by cause. `redact` hides quoted parts of the server's message (used for
+/// commands that carry password hashes).
+pub fn classify(e: &RedisError, endpoint: &str, user: &str, redact: bool) -> EngineError {
+    if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() {
+        return EngineError::Network {
+            endpoint: endpoint.to_owned(),
+            detail: e.to_string(),
+        };
+    }
+    let mut detail = describe(e);
+    if redact {
+        detail = acl::redact_quoted(&detail);
+    }
+    match e.code() {
+        Some("WRONGPASS" | "NOAUTH") => EngineError::Authentication {
+            user: user.to_owned(),
+            detail,
+        },
+        Some("NOPERM") => EngineError::Permission {
+            user: user.to_owned(),
+            detail,
+        },
+        _ if e.kind() == ErrorKind::AuthenticationFailed => EngineError::Authentication {
+            user: user.to_owned(),
+            detail,
+        },
+        // Before Redis 6, AUTH takes a password only: there are no ACL users to rotate.
+        Some("ERR") if detail.contains("wrong number of arguments for 'auth'") => {
+            EngineError::Database(format!(
+                "{detail} (the server has no ACL users; Redis 6 or later, or Valkey, is needed)"
+            ))
+        }
+        _ => EngineError::Database(detail),
+    }
+}
+
+impl Session {
+    /// Connect with `creds` (TLS as its `ssl` key or `TLS_MODE` says) and `AUTH` as its user.
+    /// The whole of it, name lookup to `AUTH` reply, gets the connect timeout.
+    pub async fn open(creds: &DbSecret, tls: &TlsSettings) -> Result<Session, EngineError> {
+        if let Some(problem) = acl::username_problem(&creds.username) {
+            return Err(EngineError::Refused(problem));
+        }
+        let endpoint = format!("{}:{}", creds.host, creds.port);
+        let timeout = tls.connect_timeout;
+        let response_timeout = timeout.max(MIN_RESPONSE_TIMEOUT);
+        let work = async {
+            let mode = tls.mode_for(creds.ssl);
+            let framed = match negotiate(creds, tls, mode, &endpoint).await? {
+                Transport::Plain(s) => frame(s, response_timeout).await,
+                Transport::Tls(s) => frame(s, response_timeout).await,
+            };
+            let mut conn = framed.map_err(|e| classify(&e, &endpoint, &creds.username, false))?;
+            let mut auth = redis::cmd("AUTH");
+            auth.arg(&creds.username)
+                .arg(creds.password.expose_secret());
+            auth.query_async::<()>(&mut conn)
+                .await
+                .map_err(|e| classify(&e, &endpoint, &creds.username, false))?;
+            Ok::<_, EngineError>(conn)
+        };
+        let conn =
+            tokio::time::timeout(timeout, work)
+                .await
+                .map_err(|_| EngineError::Network {
+                    endpoint: endpoint.clone(),
+                    detail: format!("no answer within {timeout:?} (CONNECT_TIMEOUT_SECONDS)"),
+                })??;
+        Ok(Session {
+            conn,
+            endpoint,
+            user: creds.username.clone(),
+        })
+    }
+
+    async fn query<T: FromRedisValue>(
+        &mut self,
+        cmd: &redis::Cmd,
+        redact: bool,
+    ) -> Result<T, EngineError> {
+        cmd.query_async(&mut self.conn)
+            .await
+            .map_err(|e| classify(&e, &self.endpoint, &self.user, redact))
+    }
+
+    /// `PING`.
+    pub async fn ping(&mut self) -> Result<(), EngineError> {
+        self.query::<String>(&redis::cmd("PING"), false)
+            .await
+            .map(drop)
+    }
+
+    /// `ACL LIST`: one `user <name> <rules…>` line per user.
+    pub async fn acl_list(&mut self) -> Result<Vec<String>, EngineError> {
+        self.query(redis::cmd("ACL").arg("LIST"), false).await
+    }
+
+    /// `ACL SETUSER user args…`. The arguments carry password hashes, so the server's
+    /// message loses its quoted parts if the command fails.
+    pub async fn acl_setuser(&mut self, user: &str, args: &[String]) -> Result<(), EngineError> {
+        let mut cmd = redis::cmd("ACL");
+        cmd.arg("SETUSER").arg(user).arg(args);
+        self.query::<()>(&cmd, true).await
+    }
+
+    /// Make an ACL change survive a restart: `ACL SAVE` when the server has an ACL file.
+    ///
+    /// `CONFIG GET aclfile` says whether it has one. A user may lack the right to ask (or the
+    /// command may be renamed away); then `ACL SAVE` is tried anyway, and its answer tells.
+    pub async fn persist(&mut self) -> Result<Persistence, EngineError> {
+        let aclfile = match self
+            .query::<Vec<String>>(redis::cmd("CONFIG").arg("GET").arg("aclfile"), false)
+            .await
+        {
+            Ok(pair) => Some(pair.get(1).cloned().unwrap_or_default()),
+            Err(e @ EngineError::Network { .. }) => return Err(e),
+            Err(e) => {
+                info!(error = %e, "cannot read the aclfile setting; trying ACL SAVE to find out whether the server keeps an ACL file");
+                None
+            }
+        };
+        if aclfile.as_deref() == Some("") {
+            return Ok(Persistence::MemoryOnly);
+        }
+        match self.query::<()>(redis::cmd("ACL").arg("SAVE"), false).await {
+            Ok(()) => Ok(Persistence::Saved(aclfile)),
+            Err(EngineError::Database(m))
+                if aclfile.is_none() && m.contains("not configured to use an ACL file") =>
+            {
+                Ok(Persistence::MemoryOnly)
+            }
+            Err(e @ EngineError::Permission { .. }) if aclfile.is_none() => {
+                Ok(Persistence::Unknown(e.to_string()))
+            }
+            Err(e) => Err(EngineError::Database(format!(
+                "the change is in the server's memory, but ACL SAVE failed, so a restart would bring back the old password: {e}. Fix the ACL file (path, permissions, disk) and run ACL SAVE"
+            ))),
+        }
+    }
+}

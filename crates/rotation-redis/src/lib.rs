@@ -1,0 +1,225 @@
+//! Redis and Valkey ACL-user rotation (`redis-single-user`, `redis-alternating-users`).
+//!
+//! Redis 6+ and Valkey keep users in their ACL. No command lets a user change its own password,
+//! so every change is an `ACL SETUSER`, sent with password hashes (`#<sha256>`) only.
+//!
+//! - Single user: with the `masterarn` admin when the secret names one, otherwise with the
+//!   user's own login (the user then needs `+acl`). A user may hold several passwords, so
+//!   setSecret leaves exactly two valid: AWSCURRENT's and AWSPENDING's. The old password keeps
+//!   working until the next rotation removes it; `PREVIOUS_PASSWORD=discard` makes it a hard
+//!   cut-over instead. No other rule of the user changes.
+//! - Alternating users: the admin makes the other user of the pair an exact copy of the current
+//!   one (its `ACL LIST` rules, selectors included, without passwords) with the new password.
+//! - After a change, `ACL SAVE` when the server has an ACL file, so a restart keeps it.
+//!
+//! [`connect`] explains when a connection may be plaintext.
+
+pub mod acl;
+pub mod connect;
+
+use connect::{Persistence, Session};
+use rotation_core::config::ConfigError;
+use rotation_core::secret::SecretRules;
+use rotation_core::{
+    DbSecret, Engine, EngineError, ExposeSecret, SetAlternate, SetPassword, TlsSettings,
+};
+use tracing::{debug, info, warn};
+
+/// The default of `EXCLUDE_CHARACTERS` for Redis (the templates' default).
+pub const DEFAULT_EXCLUDE_CHARACTERS: &str = "/@\"'\\";
+
+/// The secrets Redis functions accept.
+pub const RULES: SecretRules = SecretRules {
+    engines: &["redis", "valkey"],
+    default_port: 6379,
+    default_dbname: None,
+};
+
+/// What single-user setSecret does with the password of AWSCURRENT (`PREVIOUS_PASSWORD`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreviousPassword {
+    /// It stays valid next to the new one until the next rotation (the default), so clients
+    /// that still hold it keep working while they pick up the new secret.
+    Keep,
+    /// Only the new password is valid after setSecret.
+    Discard,
+}
+
+impl PreviousPassword {
+    /// Parse `PREVIOUS_PASSWORD`: unset or empty is `keep`.
+    pub fn parse(value: Option<&str>) -> Result<PreviousPassword, ConfigError> {
+        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("keep") => Ok(PreviousPassword::Keep),
+            Some("discard") => Ok(PreviousPassword::Discard),
+            Some(_) => Err(ConfigError {
+                name: "PREVIOUS_PASSWORD",
+                problem: format!(
+                    "{:?} is not one of keep, discard",
+                    value.unwrap_or_default()
+                ),
+            }),
+        }
+    }
+}
+
+/// The Redis/Valkey engine.
+#[derive(Debug, Clone)]
+pub struct RedisEngine {
+    tls: TlsSettings,
+    previous: PreviousPassword,
+}
+
+impl RedisEngine {
+    /// Build from TLS settings and `PREVIOUS_PASSWORD`.
+    pub fn from_env(tls: TlsSettings) -> Result<RedisEngine, ConfigError> {
+        let previous = std::env::var("PREVIOUS_PASSWORD").ok();
+        Ok(RedisEngine::new(
+            tls,
+            PreviousPassword::parse(previous.as_deref())?,
+        ))
+    }
+
+    /// Build with an explicit previous-password policy.
+    pub fn new(tls: TlsSettings, previous: PreviousPassword) -> RedisEngine {
+        RedisEngine { tls, previous }
+    }
+
+    /// Open an authenticated session (for tests and tools that need the same connection rules).
+    pub async fn open(&self, creds: &DbSecret) -> Result<Session, EngineError> {
+        Session::open(creds, &self.tls).await
+    }
+}
+
+/// Say where the change lives now.
+fn report(persistence: &Persistence, user: &str) {
+    match persistence {
+        Persistence::Saved(path) => {
+            info!(
+                user,
+                aclfile = path.as_deref().unwrap_or("unknown"),
+                "ACL SAVE wrote the change to the server's ACL file"
+            )
+        }
+        Persistence::MemoryOnly => info!(
+            user,
+            "the server has no ACL file, so the change lives only in its memory: a restart brings back the users of its configuration file. Use an aclfile, or CONFIG REWRITE if the users are in redis.conf"
+        ),
+        Persistence::Unknown(why) => warn!(
+            user,
+            reason = %why,
+            "cannot tell whether the server keeps an ACL file (neither CONFIG GET aclfile nor ACL SAVE is allowed); if it does, run ACL SAVE"
+        ),
+    }
+}
+
+impl Engine for RedisEngine {
+    fn rules(&self) -> SecretRules {
+        RULES
+    }
+
+    /// `ACL SAVE` can fail after `ACL SETUSER` succeeded; repeating the whole change (it is
+    /// idempotent) on a retry saves it then.
+    fn repeat_set_when_pending_works(&self) -> bool {
+        true
+    }
+
+    fn single_user_uses_admin(&self) -> bool {
+        true
+    }
+
+    async fn check_username(
+        &self,
+        _current: &DbSecret,
+        alternate: &str,
+    ) -> Result<(), EngineError> {
+        match acl::username_problem(alternate) {
+            Some(problem) => Err(EngineError::Refused(problem)),
+            None => Ok(()),
+        }
+    }
+
+    async fn check_login(&self, creds: &DbSecret) -> Result<(), EngineError> {
+        match self.open(creds).await?.ping().await {
+            // An application user may lack `+ping` (it is in @connection, not @read or
+            // @write). The server checks rights only after a successful AUTH, so the refusal
+            // proves the login as well as a PONG would.
+            Err(EngineError::Permission { .. }) => {
+                debug!(user = %creds.username, "logged in; the user may not run PING");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    async fn set_password(&self, req: SetPassword<'_>) -> Result<(), EngineError> {
+        let mut session = self.open(req.admin.unwrap_or(req.login)).await?;
+        let pending = req.pending.password.expose_secret();
+        let args = match self.previous {
+            PreviousPassword::Keep => {
+                acl::exact_passwords(&[req.current.password.expose_secret(), pending])
+            }
+            PreviousPassword::Discard => acl::exact_passwords(&[pending]),
+        };
+        session.acl_setuser(&req.pending.username, &args).await?;
+        report(&session.persist().await?, &req.pending.username);
+        Ok(())
+    }
+
+    async fn set_alternate(&self, req: SetAlternate<'_>) -> Result<(), EngineError> {
+        // Resetting the admin into a copy of an application user would lock the admin out.
+        if req.pending.username == req.admin.username {
+            return Err(EngineError::Refused(format!(
+                "the user to reset, '{}', is the admin user of masterarn; give the admin a user name that is not part of the pair",
+                req.pending.username
+            )));
+        }
+        let mut admin = self.open(req.admin).await?;
+        let list = admin.acl_list().await?;
+        let model = acl::rules_of(&list, &req.current.username).ok_or_else(|| {
+            EngineError::Database(format!(
+                "ACL LIST has no user '{}', although it logged in; it may have been deleted a moment ago",
+                req.current.username
+            ))
+        })?;
+        let args = acl::copy_of(
+            &acl::without_passwords(&model),
+            req.pending.password.expose_secret(),
+        );
+        admin.acl_setuser(&req.pending.username, &args).await?;
+        info!(user = %req.pending.username, model = %req.current.username, "the user now has exactly the model user's rules");
+        report(&admin.persist().await?, &req.pending.username);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previous_password_values() {
+        assert_eq!(
+            PreviousPassword::parse(None).ok(),
+            Some(PreviousPassword::Keep)
+        );
+        assert_eq!(
+            PreviousPassword::parse(Some("")).ok(),
+            Some(PreviousPassword::Keep)
+        );
+        assert_eq!(
+            PreviousPassword::parse(Some(" Keep ")).ok(),
+            Some(PreviousPassword::Keep)
+        );
+        assert_eq!(
+            PreviousPassword::parse(Some("DISCARD")).ok(),
+            Some(PreviousPassword::Discard)
+        );
+        let err = PreviousPassword::parse(Some("drop"))
+            .expect_err("drop")
+            .to_string();
+        assert!(
+            err.contains("PREVIOUS_PASSWORD") && err.contains("keep, discard"),
+            "{err}"
+        );
+    }
+}
