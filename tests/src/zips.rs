@@ -90,7 +90,10 @@ fn zips_have_fixed_metadata_and_are_in_sha256sums() {
     for b in &built {
         let mut archive =
             zip::ZipArchive::new(std::fs::File::open(&b.zip).expect("zip")).expect("zip");
-        let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
+        let names: Vec<String> = archive
+            .file_names()
+            .map(|n| n.expect("entry name").into_owned())
+            .collect();
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(names, sorted, "{}: entries are sorted", b.zip.display());
@@ -103,12 +106,9 @@ fn zips_have_fixed_metadata_and_are_in_sha256sums() {
                 "fixed timestamp"
             );
             let mode = entry.unix_mode().expect("unix mode") & 0o777;
-            let want = if entry.name() == "bootstrap" {
-                0o755
-            } else {
-                0o644
-            };
-            assert_eq!(mode, want, "{}: {}", b.zip.display(), entry.name());
+            let name = entry.name().expect("entry name").into_owned();
+            let want = if name == "bootstrap" { 0o755 } else { 0o644 };
+            assert_eq!(mode, want, "{}: {name}", b.zip.display());
         }
         let name = b.zip.file_name().and_then(|n| n.to_str()).expect("name");
         let line = sums
@@ -162,7 +162,12 @@ fn secret_for(function: &str) -> Value {
         ("mysql", s.port, s.admin_user, s.admin_password)
     } else if function.starts_with("postgres") {
         let s = test_support::postgres::Postgres::from_env();
-        ("postgres", s.port, s.admin_user, s.admin_password)
+        (
+            "postgres",
+            s.port,
+            s.admin_user.clone(),
+            s.admin_password.clone(),
+        )
     } else {
         let s = test_support::redis::Redis::from_env();
         ("redis", s.port, s.admin_user, s.admin_password)

@@ -156,16 +156,28 @@ fn admin_secret(stack: &Stack, function: &str) -> Value {
     json!({"host": "127.0.0.1", "port": port, "username": user, "password": password})
 }
 
+/// What every measurement shares: the servers, an async runtime for the emulator's client, and
+/// the counting proxy the functions talk to.
+struct Bench {
+    stack: Stack,
+    rt: tokio::runtime::Runtime,
+    sm: Sm,
+    proxy: CountingProxy,
+}
+
 fn measure(
-    stack: &Stack,
-    rt: &tokio::runtime::Runtime,
-    sm: &Sm,
-    proxy: &CountingProxy,
+    bench: &Bench,
     function: &str,
     binary: &Path,
     run: usize,
     out: &mut Samples,
 ) -> Result<()> {
+    let Bench {
+        stack,
+        rt,
+        sm,
+        proxy,
+    } = bench;
     let master = match function.ends_with("alternating-users") {
         true => Some(rt.block_on(sm.create("bench-master-", &admin_secret(stack, function)))),
         false => None,
@@ -263,11 +275,14 @@ pub fn run_cli(args: &[String]) -> Result<()> {
         postgres: Postgres::start(None).map_err(anyhow::Error::msg)?,
         redis: Redis::start(None).map_err(anyhow::Error::msg)?,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let sm = Sm::new(&stack.moto);
-    let proxy = CountingProxy::start(&stack.moto.url);
+    let bench = Bench {
+        rt: tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?,
+        sm: Sm::new(&stack.moto),
+        proxy: CountingProxy::start(&stack.moto.url),
+        stack,
+    };
     println!(
         "{:<28} {:>22} {:>22} {:>22} {:>20} {:>9}",
         "function (x86_64, N runs)",
@@ -286,7 +301,7 @@ pub fn run_cli(args: &[String]) -> Result<()> {
         );
         let mut s = Samples::default();
         for run in 0..runs {
-            measure(&stack, &rt, &sm, &proxy, function, &binary, run, &mut s)?;
+            measure(&bench, function, &binary, run, &mut s)?;
         }
         println!(
             "{:<28} {:>22} {:>22} {:>22} {:>20} {:>9}",

@@ -235,13 +235,14 @@ fn check_reproducible(artifacts: &[dist::Artifact]) -> Result<()> {
     let digest = dist::hex(&sha2::Digest::finalize(
         <sha2::Sha256 as sha2::Digest>::new_with_prefix(std::fs::read(&again)?),
     ));
-    let _ = std::fs::remove_dir_all(&copy);
     if digest != reference.sha256 {
         bail!(
-            "{REPRO_FUNCTION}-x86_64.zip is not reproducible: {} here, {digest} from a copy of the sources",
-            reference.sha256
+            "{REPRO_FUNCTION}-x86_64.zip is not reproducible: {} here, {digest} from the copy in {} (kept for comparison)",
+            reference.sha256,
+            copy.display()
         );
     }
+    let _ = std::fs::remove_dir_all(&copy);
     eprintln!("xtask: reproducibility: {REPRO_FUNCTION}-x86_64.zip is byte-identical ({digest})");
     Ok(())
 }

@@ -216,6 +216,12 @@ impl DbSecret {
                 expected: "must be a host name or address without spaces".into(),
             });
         }
+        if !host.is_ascii() {
+            return Err(SecretFormatError::Invalid {
+                key: "host",
+                expected: "must be an ASCII host name or address; write an internationalized name in its punycode (xn--…) form".into(),
+            });
+        }
         let username = req_string(&raw, "username")?;
         no_control_chars("username", &username)?;
         let password = SecretString::from(req_string(&raw, "password")?);
@@ -417,6 +423,10 @@ mod tests {
             (
                 r#"{"engine":"mysql","host":"h","username":"a\nb","password":"p"}"#,
                 "control",
+            ),
+            (
+                r#"{"engine":"mysql","host":"bücher.example","username":"u","password":"p"}"#,
+                "punycode",
             ),
             (
                 r#"{"engine":"mysql","host":"h","username":"u","password":12345}"#,
