@@ -4,8 +4,10 @@
 //!    tools venv, the musl targets and zig for the release build.
 //! 2. Checks formatting and clippy, and the dependency policy (`cargo deny check licenses
 //!    bans sources`; advisories need the internet).
-//! 3. Builds the x86_64 release zips (`cargo xtask dist --arch x86_64`) and unpacks each
-//!    `bootstrap`, so the tests run the very binaries that ship.
+//! 3. Builds the x86_64 release zips of all functions and the arm64 zips of one function per
+//!    engine, unpacks each x86_64 `bootstrap` so the tests run the very binaries that ship, and
+//!    builds one function twice from scratch in two other folders to check that the zips are
+//!    byte-identical.
 //! 4. Starts a moto server, a MariaDB, a PostgreSQL and a Redis, each throwaway, on free ports.
 //! 5. Runs `cargo test --workspace` with their addresses in the environment.
 //! 6. Lints the deployment templates. Stops everything it started, whatever happened.
@@ -179,18 +181,32 @@ fn unpack(artifacts: &[dist::Artifact]) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Build one function again from a copy of the sources in another folder, with its own target
-/// folder, and compare the zip's sha256 with the main build's: equal bytes mean no local path,
-/// time or ordering leaked into the binary or the zip.
-fn check_reproducible(artifacts: &[dist::Artifact]) -> Result<()> {
-    let reference = artifacts
-        .iter()
-        .find(|a| a.function == REPRO_FUNCTION)
-        .context("the reproducibility check needs the x86_64 build of its function")?;
-    let copy = std::env::temp_dir().join(format!("rotation-lambdas-repro-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&copy);
+/// Build one function twice from scratch, each time from a copy of the sources in a different
+/// folder with its own target folder, and compare the zips' sha256: equal bytes mean no local
+/// path, time or ordering leaked into the binary or the zip. (Clean builds, so that what a
+/// developer's own `target/` holds from earlier settings cannot make the check pass or fail.)
+fn check_reproducible() -> Result<()> {
+    let base = std::env::temp_dir().join(format!("rotation-lambdas-repro-{}", std::process::id()));
+    let first = clean_build_in(&base.join("a"))?;
+    let second = clean_build_in(&base.join("second-checkout"))?;
+    if first != second {
+        bail!(
+            "{REPRO_FUNCTION}-x86_64.zip is not reproducible: two clean builds gave {first} and {second}; both trees are kept in {} for comparison",
+            base.display()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&base);
     eprintln!(
-        "xtask: reproducibility: building {REPRO_FUNCTION} again in {}",
+        "xtask: reproducibility: two clean builds of {REPRO_FUNCTION}-x86_64.zip from different folders are byte-identical ({first})"
+    );
+    Ok(())
+}
+
+/// Copy the sources into `copy`, build [`REPRO_FUNCTION`] there, and return the zip's sha256.
+fn clean_build_in(copy: &Path) -> Result<String> {
+    let _ = std::fs::remove_dir_all(copy);
+    eprintln!(
+        "xtask: reproducibility: building {REPRO_FUNCTION} from scratch in {}",
         copy.display()
     );
     let root = workspace_root();
@@ -217,7 +233,7 @@ fn check_reproducible(artifacts: &[dist::Artifact]) -> Result<()> {
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run(Command::new(&cargo)
-        .current_dir(&copy)
+        .current_dir(copy)
         .env_remove("CARGO_TARGET_DIR")
         .env("ROTATION_TOOLS_DIR", tools::tools_dir())
         .args([
@@ -228,23 +244,13 @@ fn check_reproducible(artifacts: &[dist::Artifact]) -> Result<()> {
             "--function",
             REPRO_FUNCTION,
         ]))?;
-    let again = copy
+    let zip = copy
         .join("target")
         .join("dist")
         .join(format!("{REPRO_FUNCTION}-x86_64.zip"));
-    let digest = dist::hex(&sha2::Digest::finalize(
-        <sha2::Sha256 as sha2::Digest>::new_with_prefix(std::fs::read(&again)?),
-    ));
-    if digest != reference.sha256 {
-        bail!(
-            "{REPRO_FUNCTION}-x86_64.zip is not reproducible: {} here, {digest} from the copy in {} (kept for comparison)",
-            reference.sha256,
-            copy.display()
-        );
-    }
-    let _ = std::fs::remove_dir_all(&copy);
-    eprintln!("xtask: reproducibility: {REPRO_FUNCTION}-x86_64.zip is byte-identical ({digest})");
-    Ok(())
+    Ok(dist::hex(&sha2::Digest::finalize(
+        <sha2::Sha256 as sha2::Digest>::new_with_prefix(std::fs::read(&zip)?),
+    )))
 }
 
 /// The function built twice by the reproducibility check.
@@ -327,7 +333,7 @@ pub fn run_cli(args: &[String]) -> Result<()> {
             ca_bundle: None,
             panic_probe: false,
         })?;
-        check_reproducible(&artifacts)?;
+        check_reproducible()?;
         unpack(&artifacts)?
     } else {
         root.join("target").join("test-bin")
