@@ -533,13 +533,6 @@ mod tests {
         }
     }
 
-    /// The whole of [`lint`], which needs Python tools: `cargo test -p xtask -- --ignored`.
-    #[test]
-    #[ignore = "installs and runs cfn-lint; `cargo xtask test` runs it"]
-    fn deploy_templates_lint_clean() {
-        lint().expect("lint");
-    }
-
     #[test]
     fn shell_quoting() {
         assert_eq!(shell_quote("/a/b.zip"), "/a/b.zip");

@@ -390,8 +390,15 @@ impl Session {
             Err(e @ EngineError::Permission { .. }) if aclfile.is_none() => {
                 Ok(Persistence::Unknown(e.to_string()))
             }
+            // The rights are missing: say so as a permission error, so the fix is clear.
+            Err(EngineError::Permission { user, detail }) => Err(EngineError::Permission {
+                user,
+                detail: format!(
+                    "{detail}; the change is in the server's memory, but without ACL SAVE a restart would bring back the old password. Grant +acl|save, then retry the rotation: the retry saves it"
+                ),
+            }),
             Err(e) => Err(EngineError::Database(format!(
-                "the change is in the server's memory, but ACL SAVE failed, so a restart would bring back the old password: {e}. Fix the ACL file (path, permissions, disk) and run ACL SAVE"
+                "the change is in the server's memory, but ACL SAVE failed, so a restart would bring back the old password: {e}. Fix the ACL file (path, permissions, disk), then retry the rotation: the retry saves it"
             ))),
         }
     }
