@@ -199,14 +199,7 @@ async fn tampered_pending_is_refused_and_nothing_changes(db: Db) {
         step(&r, &c.arn, &token, "createSecret")
             .await
             .expect("create");
-        let mut pending =
-            c.sm.value(&c.arn, "AWSPENDING", Some(&token))
-                .await
-                .expect("pending");
-        for (k, v) in change.as_object().expect("object") {
-            pending[k] = v.clone();
-        }
-        c.sm.tamper_pending(&c.arn, &token, &pending).await;
+        c.sm.edit_pending(&c.arn, &token, &change).await;
         let (kind, message) = failure(step(&r, &c.arn, &token, "setSecret").await, what);
         assert_eq!(kind, "ConfusedDeputy", "{what}: {message}");
         assert!(!c.db.exists(&clone).await, "{what}: no clone was created");
