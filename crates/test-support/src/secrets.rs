@@ -108,6 +108,22 @@ impl Sm {
             .unwrap_or_default()
     }
 
+    /// Assert the labels a finished rotation leaves: AWSCURRENT on `token`, AWSPREVIOUS on
+    /// `old_version` (the version that was current before).
+    pub async fn assert_rotated(&self, arn: &str, token: &str, old_version: &str) {
+        let stages = self.stages(arn).await;
+        let has =
+            |id: &str, label: &str| stages.get(id).is_some_and(|l| l.iter().any(|x| x == label));
+        assert!(
+            has(token, "AWSCURRENT"),
+            "AWSCURRENT is not on {token}: {stages:?}"
+        );
+        assert!(
+            has(old_version, "AWSPREVIOUS"),
+            "AWSPREVIOUS is not on {old_version}: {stages:?}"
+        );
+    }
+
     /// The version id carrying `stage`.
     pub async fn version_of(&self, arn: &str, stage: &str) -> Option<String> {
         self.stages(arn)

@@ -18,15 +18,7 @@ async fn full_rotation_moves_current_and_the_old_password_stops_working() {
     let token = f.sm.start_rotation(&f.arn).await;
     rotate(&r, &f.arn, &token).await.expect("rotation");
 
-    let stages = f.sm.stages(&f.arn).await;
-    assert!(
-        stages[&token].contains(&"AWSCURRENT".to_owned()),
-        "{stages:?}"
-    );
-    assert!(
-        stages[&old_version].contains(&"AWSPREVIOUS".to_owned()),
-        "{stages:?}"
-    );
+    f.sm.assert_rotated(&f.arn, &token, &old_version).await;
     let new = password_at(&f.sm, &f.arn, "AWSCURRENT").await;
     assert_ne!(new, f.password);
     assert_eq!(new.chars().count(), 32);

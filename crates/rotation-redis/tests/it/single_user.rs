@@ -72,15 +72,7 @@ async fn full_rotation_keeps_the_previous_password_valid(db: Db) {
     let token = c.sm.start_rotation(&c.arn).await;
     rotate(&r, &c.arn, &token).await.expect("rotation");
 
-    let stages = c.sm.stages(&c.arn).await;
-    assert!(
-        stages[&token].contains(&"AWSCURRENT".to_owned()),
-        "{stages:?}"
-    );
-    assert!(
-        stages[&old_version].contains(&"AWSPREVIOUS".to_owned()),
-        "{stages:?}"
-    );
+    c.sm.assert_rotated(&c.arn, &token, &old_version).await;
     let new = password_at(&c.sm, &c.arn, "AWSCURRENT").await;
     assert_ne!(new, c.password);
     assert_eq!(new.chars().count(), 32);
