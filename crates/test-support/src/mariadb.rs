@@ -46,10 +46,15 @@ impl MariaDb {
         let client = find_binary(&["/usr/bin/mariadb", "/usr/bin/mysql"], "mariadb-client")?;
         let dir = ServerProcess::folder("mariadb")?;
         let data = dir.path().join("data");
+        // A private temp folder: two installs at once in the shared /tmp collide on the names
+        // of their temporary tables, and one of them aborts.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
         run_ok(
             Command::new(&install)
                 .arg("--no-defaults")
                 .arg(format!("--datadir={}", data.display()))
+                .arg(format!("--tmpdir={}", tmp.display()))
                 .args([
                     "--user=root",
                     "--auth-root-authentication-method=normal",
@@ -65,6 +70,7 @@ impl MariaDb {
             .arg(format!("--port={port}"))
             .arg(format!("--socket={}", socket.display()))
             .arg(format!("--pid-file={}", dir.path().join("pid").display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .args([
                 "--bind-address=127.0.0.1",
                 "--user=root",
