@@ -4,6 +4,9 @@
 //! No password reaches the server: the client computes the verifier the server would store
 //! (SCRAM-SHA-256, or MD5 when the server's `password_encryption` says so) and sends that in
 //! `ALTER ROLE … PASSWORD`, so statement logs and `pg_stat_activity` never see a password.
+//! When a server declines TLS and the secret did not say `"ssl": false`, only SCRAM-SHA-256
+//! logins and SCRAM verifiers cross that connection: a cleartext or MD5 login request, or a
+//! server that stores MD5 hashes, is a TLS error before anything is sent.
 //!
 //! Single user: the user changes its own password. Alternating users: the admin user creates
 //! `<user>_clone` once, as a member of the original role whose sessions start as that role
@@ -71,6 +74,7 @@ async fn facts(s: &Session) -> Result<ServerFacts, EngineError> {
     let encryption = s.show("SHOW password_encryption").await?;
     let method = PasswordMethod::detect(&encryption, version_num);
     if method == PasswordMethod::Md5 {
+        s.check_md5_allowed()?;
         warn!(
             password_encryption = %encryption,
             server_version_num = version_num,

@@ -1,14 +1,22 @@
 //! What the server sees: with `log_statement = 'all'` the log holds verifiers and never a
-//! password; a server set to MD5 gets MD5 hashes.
+//! password; a server set to MD5 gets MD5 hashes when the secret accepts plaintext
+//! (`"ssl": false`), and no login at all over plaintext with `ssl` absent.
 
 use crate::common::*;
 use rotation_core::Strategy::{AlternatingUsers, SingleUser};
-use serde_json::json;
+use serde_json::{Value, json};
 use test_support::lambda::Function;
 use test_support::moto::Moto;
 use test_support::postgres::{Options, Postgres};
-use test_support::secrets::{Sm, rotate};
+use test_support::secrets::{Sm, rotate, step};
 use test_support::{function_binary, unique};
+
+/// Add the keys of `extra` to the secret `value`.
+fn merge(value: &mut Value, extra: &Value) {
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        value[k] = v.clone();
+    }
+}
 
 /// `rolpassword` of each role, read as the superuser.
 async fn stored_verifiers(server: &Postgres, roles: &[&str]) -> Vec<String> {
@@ -37,15 +45,15 @@ async fn stored_verifiers(server: &Postgres, roles: &[&str]) -> Vec<String> {
     out
 }
 
-/// Rotate a single user twice and an alternating pair three times; returns every password the
-/// rotations made and the roles involved.
-async fn rotate_all(server: &Postgres, sm: &Sm) -> (Vec<String>, Vec<String>) {
+/// Rotate a single user twice and an alternating pair three times, with the keys of `extra`
+/// added to the secrets; returns every password the rotations made and the roles involved.
+async fn rotate_all(server: &Postgres, sm: &Sm, extra: &Value) -> (Vec<String>, Vec<String>) {
     let mut passwords = Vec::new();
     let single = unique("logsu");
     create_role(server, &single, "Log-old-1").await;
-    let arn = sm
-        .create("pg-log-", &secret(server.port, &single, "Log-old-1"))
-        .await;
+    let mut value = secret(server.port, &single, "Log-old-1");
+    merge(&mut value, extra);
+    let arn = sm.create("pg-log-", &value).await;
     let r = rotator(sm, SingleUser, &[]);
     for _ in 0..2 {
         let token = sm.start_rotation(&arn).await;
@@ -63,6 +71,7 @@ async fn rotate_all(server: &Postgres, sm: &Sm) -> (Vec<String>, Vec<String>) {
     create_role(server, &base, "Log-old-2").await;
     let mut value = secret(server.port, &base, "Log-old-2");
     value["masterarn"] = json!(master_secret(sm, server).await);
+    merge(&mut value, extra);
     let arn = sm.create("pg-log-alt-", &value).await;
     let r = rotator(sm, AlternatingUsers, &[]);
     for _ in 0..3 {
@@ -88,7 +97,7 @@ async fn statement_log_holds_verifiers_never_passwords() {
     })
     .expect("server with log_statement = all");
     let sm = Sm::from_env();
-    let (passwords, roles) = rotate_all(&server, &sm).await;
+    let (passwords, roles) = rotate_all(&server, &sm, &json!({})).await;
     let log = server.log();
     for pw in &passwords {
         assert!(
@@ -122,7 +131,37 @@ async fn md5_servers_get_md5_hashes_and_a_warning() {
     })
     .expect("server with password_encryption = md5");
     let sm = Sm::from_env();
-    let (passwords, roles) = rotate_all(&server, &sm).await;
+
+    // The server offers no TLS and asks for MD5 answers, which a listener can replay or
+    // attack: with `ssl` absent no password leaves, and the error says how to accept that.
+    let user = unique("md5prefer");
+    create_role(&server, &user, "Md5-prefer-1").await;
+    let arn = sm
+        .create(
+            "pg-md5-prefer-",
+            &secret(server.port, &user, "Md5-prefer-1"),
+        )
+        .await;
+    let r = rotator(&sm, SingleUser, &[]);
+    let token = sm.start_rotation(&arn).await;
+    step(&r, &arn, &token, "createSecret")
+        .await
+        .expect("createSecret");
+    let err = step(&r, &arn, &token, "setSecret")
+        .await
+        .expect_err("no MD5 login without TLS");
+    assert_eq!(err.kind(), "TlsError", "{err}");
+    assert!(
+        err.to_string().contains("MD5") && err.to_string().contains("\"ssl\": false"),
+        "{err}"
+    );
+    login(server.port, &user, "Md5-prefer-1")
+        .await
+        .expect("the password did not change");
+
+    // With "ssl": false the owner accepted plaintext, and MD5 servers rotate as before.
+    let plaintext = json!({"ssl": false});
+    let (passwords, roles) = rotate_all(&server, &sm, &plaintext).await;
     let log = server.log();
     for pw in &passwords {
         assert!(
@@ -142,9 +181,9 @@ async fn md5_servers_get_md5_hashes_and_a_warning() {
     // The shipped function says that MD5 is deprecated.
     let user = unique("md5bin");
     create_role(&server, &user, "Md5-old-1").await;
-    let arn = sm
-        .create("pg-md5-", &secret(server.port, &user, "Md5-old-1"))
-        .await;
+    let mut value = secret(server.port, &user, "Md5-old-1");
+    merge(&mut value, &plaintext);
+    let arn = sm.create("pg-md5-", &value).await;
     let token = sm.start_rotation(&arn).await;
     let f = Function::spawn(
         &function_binary("postgres-single-user"),
