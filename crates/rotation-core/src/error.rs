@@ -180,6 +180,22 @@ pub enum RotationError {
         /// What differs.
         problem: String,
     },
+    /// The rotation would change the admin user named by `masterarn`.
+    #[error(
+        "{step} for secret {arn}: user '{user}', which this {strategy} rotation changes, is the admin user of the masterarn secret {masterarn}; rotating it would leave the admin secret with a password that no longer works. Nothing was changed. Give the admin a user of its own, not one rotated by this secret, or remove masterarn from the secret"
+    )]
+    AdminIsRotated {
+        /// Secret ARN.
+        arn: String,
+        /// The step.
+        step: &'static str,
+        /// The user that is both rotated and the admin.
+        user: String,
+        /// The admin secret.
+        masterarn: String,
+        /// `single-user` or `alternating-users`.
+        strategy: &'static str,
+    },
     /// The database failed for one set of credentials.
     #[error("{step} for secret {arn}: with the {credential} credentials, {source}; {hint}", hint = source.hint())]
     Database {
@@ -227,7 +243,9 @@ impl RotationError {
             | RotationError::NotPending { .. }
             | RotationError::InvalidStep { .. } => "InvalidRequest",
             RotationError::BadSecret { .. } | RotationError::NoCurrentVersion { .. } => "BadSecret",
-            RotationError::ConfusedDeputy { .. } => "ConfusedDeputy",
+            RotationError::ConfusedDeputy { .. } | RotationError::AdminIsRotated { .. } => {
+                "ConfusedDeputy"
+            }
             RotationError::Database { source, .. } => source.kind(),
             RotationError::SecretsManager { .. } => "SecretsManagerError",
         }

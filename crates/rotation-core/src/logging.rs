@@ -33,8 +33,17 @@ pub fn init() {
         .flatten_event(true)
         .with_target(false)
         .with_ansi(false);
+    // lambda_runtime logs every handler error a second time, as a bare ERROR line without our
+    // span's fields; the step's own "step failed" line already says it all. Its other lines
+    // (a panic, a Runtime API failure) carry fields and stay.
+    let no_duplicate = tracing_subscriber::filter::filter_fn(|meta| {
+        !(meta.target() == "lambda_runtime::layers::panic"
+            && meta.is_event()
+            && meta.fields().iter().all(|f| f.name() == "message"))
+    });
     let _ = tracing_subscriber::registry()
         .with(format)
         .with(filter)
+        .with(no_duplicate)
         .try_init();
 }

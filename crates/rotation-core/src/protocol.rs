@@ -266,6 +266,9 @@ impl<E: Engine> Rotator<E> {
         let username = self.pending_username(&current);
         if self.config.strategy == Strategy::AlternatingUsers {
             self.masterarn(cx, &current)?;
+        }
+        self.admin_for_check(cx, &current).await?;
+        if self.config.strategy == Strategy::AlternatingUsers {
             self.engine
                 .check_username(&current, &username)
                 .await
@@ -324,7 +327,86 @@ impl<E: Engine> Rotator<E> {
                 pending.engine, current.engine
             )));
         }
+        // createSecret copies every other key unchanged, so any other difference (`ssl`
+        // turned off, a `masterarn` added, another `dbname`) was made by someone else.
+        let changed = pending.differing_keys(current, &["password", "username"]);
+        if !changed.is_empty() {
+            let keys: Vec<String> = changed.iter().map(|k| format!("'{k}'")).collect();
+            return Err(cx.deputy(format!(
+                "AWSPENDING differs from AWSCURRENT in {}; createSecret copies every key but the password{}, so no other key may differ",
+                keys.join(", "),
+                match self.config.strategy {
+                    Strategy::SingleUser => "",
+                    Strategy::AlternatingUsers => " and the user name",
+                }
+            )));
+        }
         Ok(())
+    }
+
+    /// The users this rotation changes or will change: the user itself (single user), or
+    /// both users of the pair (alternating users, which reset each in turn).
+    fn changed_users(&self, current: &DbSecret) -> Vec<String> {
+        match self.config.strategy {
+            Strategy::SingleUser => vec![current.username.clone()],
+            Strategy::AlternatingUsers => vec![
+                current.username.clone(),
+                alternate_username(&current.username),
+            ],
+        }
+    }
+
+    /// The admin of `masterarn` is never the account a rotation changes: resetting it would
+    /// leave the admin secret with a password that no longer works.
+    fn check_not_admin(
+        &self,
+        cx: &Cx<'_>,
+        current: &DbSecret,
+        admin: &DbSecret,
+        masterarn: &str,
+    ) -> Result<(), RotationError> {
+        match self
+            .changed_users(current)
+            .into_iter()
+            .find(|u| *u == admin.username)
+        {
+            None => Ok(()),
+            Some(user) => Err(RotationError::AdminIsRotated {
+                arn: cx.arn.clone(),
+                step: cx.step.as_str(),
+                user,
+                masterarn: masterarn.to_owned(),
+                strategy: self.config.strategy.as_str(),
+            }),
+        }
+    }
+
+    /// Load the `masterarn` admin, when the secret names one, and check that it is not the
+    /// account this rotation changes. An engine that uses the admin needs it, so any failure
+    /// to read it is an error. An engine that does not (single user on MySQL or PostgreSQL)
+    /// checks what it can read, and only warns when it cannot read it: such a rotation never
+    /// needed the admin secret, and its role may not be allowed to read it.
+    async fn admin_for_check(
+        &self,
+        cx: &Cx<'_>,
+        current: &DbSecret,
+    ) -> Result<Option<DbSecret>, RotationError> {
+        let Some(masterarn) = current.masterarn.as_deref() else {
+            return Ok(None);
+        };
+        let needed = self.config.strategy == Strategy::AlternatingUsers
+            || self.engine.single_user_uses_admin();
+        match self.admin(cx, current, masterarn).await {
+            Ok(admin) => {
+                self.check_not_admin(cx, current, &admin, masterarn)?;
+                Ok(Some(admin))
+            }
+            Err(e) if needed => Err(e),
+            Err(e) => {
+                warn!(error = %e, "cannot read the masterarn secret to check that it is not the rotated user; single-user rotation does not need it");
+                Ok(None)
+            }
+        }
     }
 
     /// setSecret, single user: the user's password becomes AWSPENDING's.
@@ -332,6 +414,10 @@ impl<E: Engine> Rotator<E> {
         let current = self.current(cx).await?;
         let pending = self.pending(cx).await?;
         self.check_deputy(cx, &current, &pending)?;
+        let admin = self
+            .admin_for_check(cx, &current)
+            .await?
+            .filter(|_| self.engine.single_user_uses_admin());
         let known = [&current, &pending];
 
         // Who can log in now? AWSCURRENT, or an AWSPREVIOUS of the same account when a
@@ -365,10 +451,6 @@ impl<E: Engine> Rotator<E> {
                     &known,
                 ));
             }
-        };
-        let admin = match (&current.masterarn, self.engine.single_user_uses_admin()) {
-            (Some(arn), true) => Some(self.admin(cx, &current, arn).await?),
-            _ => None,
         };
         let mut all = vec![&current, &pending, &login];
         all.extend(admin.as_ref());
@@ -438,6 +520,8 @@ impl<E: Engine> Rotator<E> {
         let pending = self.pending(cx).await?;
         self.check_deputy(cx, &current, &pending)?;
         let masterarn = self.masterarn(cx, &current)?;
+        let admin = self.admin(cx, &current, masterarn).await?;
+        self.check_not_admin(cx, &current, &admin, masterarn)?;
         let known = [&current, &pending];
         self.engine
             .check_login(&current)
@@ -449,7 +533,6 @@ impl<E: Engine> Rotator<E> {
             info!("AWSPENDING already logs in; nothing to do");
             return Ok(());
         }
-        let admin = self.admin(cx, &current, masterarn).await?;
         self.engine
             .check_username(&current, &pending.username)
             .await
@@ -468,7 +551,10 @@ impl<E: Engine> Rotator<E> {
 
     /// testSecret: AWSPENDING logs in.
     async fn test(&self, cx: &Cx<'_>) -> Result<(), RotationError> {
+        let current = self.current(cx).await?;
         let pending = self.pending(cx).await?;
+        // A tampered AWSPENDING would send its password to whatever host it names.
+        self.check_deputy(cx, &current, &pending)?;
         self.engine
             .check_login(&pending)
             .await

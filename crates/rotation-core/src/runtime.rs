@@ -31,9 +31,17 @@ where
         }
     };
     let result = runtime.block_on(async move {
-        let config = Config::from_env(strategy, default_exclude)?;
-        let tls = TlsSettings::from_config(&config)?;
-        let engine = make_engine(tls)?;
+        let setup = Config::from_env(strategy, default_exclude).and_then(|config| {
+            let tls = TlsSettings::from_config(&config)?;
+            Ok((make_engine(tls)?, config))
+        });
+        let (engine, config) = match setup {
+            Ok(parts) => parts,
+            Err(e) => {
+                report_init_error(&e).await;
+                return Err(RunError::Config(e));
+            }
+        };
         let store = SecretStore::from_env(&config).await;
         let rotator = Arc::new(Rotator::new(engine, store, config));
         let handler = service_fn(move |event: LambdaEvent<RotationEvent>| {
@@ -50,6 +58,32 @@ where
             tracing::error!(error = %e, "the function cannot start");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Tell Lambda why the function cannot start (`/runtime/init/error`), so that the invocation
+/// fails with that reason instead of a bare "Runtime exited" and a log line to look for.
+async fn report_init_error(e: &ConfigError) {
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        return;
+    }
+    let body = serde_json::json!({
+        "errorType": "InvalidConfiguration",
+        "errorMessage": format!("the function cannot start: {e}"),
+    })
+    .to_string();
+    let request = lambda_runtime_api_client::build_request()
+        .method("POST")
+        .uri("/2018-06-01/runtime/init/error")
+        .header("Lambda-Runtime-Function-Error-Type", "InvalidConfiguration")
+        .body(lambda_runtime_api_client::body::Body::from(body));
+    let client = lambda_runtime_api_client::PooledClient::builder().build();
+    let sent = match request {
+        Ok(request) => client.call(request).await.map(drop),
+        Err(err) => Err(err.into()),
+    };
+    if let Err(err) = sent {
+        tracing::error!(error = %err, "cannot report the start-up error to the Lambda Runtime API");
     }
 }
 

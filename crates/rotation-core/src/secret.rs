@@ -5,6 +5,8 @@
 //! fields only.
 
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -69,7 +71,11 @@ pub enum SecretFormatError {
 /// A parsed database secret.
 #[derive(Clone)]
 pub struct DbSecret {
+    /// The parsed JSON, for reading and comparing keys.
     raw: Map<String, Value>,
+    /// Every key with its value's text exactly as stored, in the stored order: what a new
+    /// version is written from, so that no number, spacing or order changes on the way.
+    text: Entries,
     /// `engine`.
     pub engine: String,
     /// `host`.
@@ -110,13 +116,72 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn parse_object(json: &SecretString) -> Result<Map<String, Value>, SecretFormatError> {
+/// A JSON object's members with their values' text kept verbatim. A key given twice keeps its
+/// first place and its last value, as the parsed map does.
+#[derive(Clone, Default)]
+struct Entries(Vec<(String, Box<RawValue>)>);
+
+impl Entries {
+    fn set(&mut self, key: &str, value: Box<RawValue>) {
+        match self.0.iter_mut().find(|(k, _)| k == key) {
+            Some(entry) => entry.1 = value,
+            None => self.0.push((key.to_owned(), value)),
+        }
+    }
+
+    fn set_string(&mut self, key: &str, value: &str) {
+        // A JSON string is always valid raw JSON.
+        if let Ok(raw) = serde_json::value::to_raw_value(value) {
+            self.set(key, raw);
+        }
+    }
+
+    fn to_json(&self) -> String {
+        let mut out = String::from("{");
+        for (i, (key, value)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&Value::String(key.clone()).to_string());
+            out.push(':');
+            out.push_str(value.get());
+        }
+        out.push('}');
+        out
+    }
+}
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Entries, D::Error> {
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = Entries;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+                let mut entries = Entries::default();
+                while let Some((key, value)) = map.next_entry::<String, Box<RawValue>>()? {
+                    entries.set(&key, value);
+                }
+                Ok(entries)
+            }
+        }
+        deserializer.deserialize_map(Members)
+    }
+}
+
+fn parse_object(json: &SecretString) -> Result<(Map<String, Value>, Entries), SecretFormatError> {
     // serde_json's syntax errors carry a line and column, never input text.
-    let value: Value = serde_json::from_str(json.expose_secret()).map_err(|e| {
+    let syntax = |e: serde_json::Error| {
         SecretFormatError::NotJson(format!("line {} column {}", e.line(), e.column()))
-    })?;
+    };
+    let value: Value = serde_json::from_str(json.expose_secret()).map_err(syntax)?;
     match value {
-        Value::Object(map) => Ok(map),
+        Value::Object(map) => {
+            let text = serde_json::from_str(json.expose_secret()).map_err(syntax)?;
+            Ok((map, text))
+        }
         other => Err(SecretFormatError::NotObject(type_name(&other))),
     }
 }
@@ -196,7 +261,7 @@ fn parse_ssl(map: &Map<String, Value>) -> Result<Option<SslMode>, SecretFormatEr
 impl DbSecret {
     /// Parse and validate the secret of the rotated user.
     pub fn parse(json: &SecretString, rules: &SecretRules) -> Result<DbSecret, SecretFormatError> {
-        let raw = parse_object(json)?;
+        let (raw, text) = parse_object(json)?;
         let engine = req_string(&raw, "engine")?;
         if !rules
             .engines
@@ -233,6 +298,7 @@ impl DbSecret {
         let masterarn = opt_string(&raw, "masterarn")?.filter(|m| !m.is_empty());
         Ok(DbSecret {
             raw,
+            text,
             engine,
             host,
             port,
@@ -251,7 +317,7 @@ impl DbSecret {
         json: &SecretString,
         rotated: &DbSecret,
     ) -> Result<DbSecret, SecretFormatError> {
-        let raw = parse_object(json)?;
+        let (raw, text) = parse_object(json)?;
         let username = req_string(&raw, "username")?;
         no_control_chars("username", &username)?;
         let password = SecretString::from(req_string(&raw, "password")?);
@@ -284,6 +350,7 @@ impl DbSecret {
             .or_else(|| rotated.dbname.clone());
         Ok(DbSecret {
             raw,
+            text,
             engine: rotated.engine.clone(),
             host: rotated.host.clone(),
             port: rotated.port,
@@ -305,6 +372,8 @@ impl DbSecret {
             "password".into(),
             Value::String(password.expose_secret().to_owned()),
         );
+        next.text.set_string("username", username);
+        next.text.set_string("password", password.expose_secret());
         next.username = username.to_owned();
         next.password = password;
         next
@@ -312,8 +381,20 @@ impl DbSecret {
 
     /// The JSON to store as a secret version.
     pub fn to_secret_string(&self) -> SecretString {
-        // Serialising a Map of Values cannot fail.
-        SecretString::from(Value::Object(self.raw.clone()).to_string())
+        SecretString::from(self.text.to_json())
+    }
+
+    /// The keys whose values differ between `self` and `other` (present in one only, or with
+    /// other values), leaving out `ignored`, in the order they appear. Values are compared as
+    /// parsed JSON, so numbers compare by their text.
+    pub fn differing_keys(&self, other: &DbSecret, ignored: &[&str]) -> Vec<String> {
+        let mut keys: Vec<&String> = self.raw.keys().collect();
+        keys.extend(other.raw.keys().filter(|k| !self.raw.contains_key(*k)));
+        keys.into_iter()
+            .filter(|k| !ignored.contains(&k.as_str()))
+            .filter(|k| self.raw.get(*k) != other.raw.get(*k))
+            .cloned()
+            .collect()
     }
 
     /// Names of every key in the JSON (for logs: names only, never values).
@@ -482,6 +563,37 @@ mod tests {
         )
         .expect_err("other port");
         assert!(err.to_string().contains("3307"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_round_trip_exactly() {
+        // Numbers keep their text (no float rounding, no overflow), keys keep their order.
+        let json = r#"{"zeta":123456789012345678901234567890,"engine":"mysql","big":1e400,"host":"db","e":1E2,"username":"app","password":"p","alpha":[1.50,{"b":2,"a":1}]}"#;
+        let secret = DbSecret::parse(&s(json), &RULES).expect("valid");
+        let next = secret.with_credentials("app", SecretString::from("q".to_owned()));
+        assert_eq!(
+            next.to_secret_string().expose_secret(),
+            json.replace(r#""password":"p""#, r#""password":"q""#)
+        );
+    }
+
+    #[test]
+    fn differing_keys_names_every_change() {
+        let a = DbSecret::parse(
+            &s(r#"{"engine":"mysql","host":"db","username":"app","password":"p","ssl":true,"n":1.0}"#),
+            &RULES,
+        )
+        .expect("valid");
+        let b = DbSecret::parse(
+            &s(r#"{"engine":"mysql","host":"db","username":"app","password":"q","n":1,"masterarn":"arn:x"}"#),
+            &RULES,
+        )
+        .expect("valid");
+        assert_eq!(
+            a.differing_keys(&b, &["password"]),
+            ["ssl", "n", "masterarn"]
+        );
+        assert!(a.differing_keys(&a.clone(), &[]).is_empty());
     }
 
     #[test]

@@ -60,6 +60,33 @@ impl Sm {
         out.arn().unwrap_or_default().to_owned()
     }
 
+    /// Create a secret whose value is exactly `text` (for JSON that `Value` would reformat);
+    /// returns its ARN.
+    pub async fn create_raw(&self, prefix: &str, text: &str) -> String {
+        let out = self
+            .client
+            .create_secret()
+            .name(crate::unique(prefix))
+            .secret_string(text)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateSecret: {e:?}"));
+        out.arn().unwrap_or_default().to_owned()
+    }
+
+    /// The stored text of the version carrying `stage`, exactly as stored.
+    pub async fn raw_value(&self, arn: &str, stage: &str) -> Option<String> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(arn)
+            .version_stage(stage)
+            .send()
+            .await
+            .ok()?;
+        out.secret_string().map(str::to_owned)
+    }
+
     /// Start a rotation as the service does: afterwards a new version, with no value, carries
     /// AWSPENDING. Returns its id, the token of the four steps.
     pub async fn start_rotation(&self, arn: &str) -> String {

@@ -53,6 +53,7 @@ macro_rules! per_flavor {
 mod alternating;
 mod binary;
 mod common;
+mod guards;
 mod persistence;
 mod single_user;
 mod tls;
