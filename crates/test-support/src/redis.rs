@@ -34,11 +34,27 @@ impl Flavor {
     fn binary(self) -> Result<PathBuf, String> {
         match self {
             Flavor::Redis => find_binary(&["/usr/bin/redis-server"], "redis-server"),
+            Flavor::Valkey if std::env::var_os(VALKEY_VAR).is_some() => {
+                let path = PathBuf::from(std::env::var_os(VALKEY_VAR).unwrap_or_default());
+                if path.exists() {
+                    Ok(path)
+                } else {
+                    Err(format!(
+                        "{VALKEY_VAR} names {}, which does not exist; {}",
+                        path.display(),
+                        crate::HOW_TO_RUN
+                    ))
+                }
+            }
             Flavor::Valkey => find_binary(&["/usr/bin/valkey-server"], "-t bookworm-backports valkey-server")
                 .map_err(|e| format!("{e} (Debian 12 has Valkey in bookworm-backports: add that suite to the apt sources first)")),
         }
     }
 }
+
+/// The environment variable that selects the `valkey-server` program (`cargo xtask test` sets
+/// it to run the Valkey tests on another version); unset: Debian's.
+pub const VALKEY_VAR: &str = "ROTATION_TEST_VALKEY_SERVER";
 
 /// How to start a server.
 #[derive(Default, Clone, Copy)]
