@@ -4,10 +4,12 @@
 //! - `test`: install and start everything the tests need, run them all, stop what it started.
 //! - `bench`: measure cold start, rotation time, memory and Secrets Manager calls.
 //! - `package`: write the SAM/CloudFormation templates for each function.
+//! - `update-rds-ca`: refresh the Amazon RDS certificate authorities the functions trust.
 
 mod bench;
 mod dist;
 mod package;
+mod rds_ca;
 mod test;
 mod tidy;
 mod tools;
@@ -17,13 +19,16 @@ use anyhow::{Result, bail};
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((command, rest)) = args.split_first() else {
-        bail!("usage: cargo xtask <dist|test|bench|package> [options]");
+        bail!("usage: cargo xtask <dist|test|bench|package|update-rds-ca> [options]");
     };
     match command.as_str() {
         "bench" => bench::run_cli(rest),
         "dist" => dist::run_cli(rest),
         "test" => test::run_cli(rest),
         "package" => package::run(rest),
-        other => bail!("unknown command {other:?}: expected dist, test, bench or package"),
+        "update-rds-ca" => rds_ca::run(rest),
+        other => {
+            bail!("unknown command {other:?}: expected dist, test, bench, package or update-rds-ca")
+        }
     }
 }
