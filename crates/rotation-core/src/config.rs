@@ -67,6 +67,9 @@ pub struct Config {
     pub tls_mode: SslMode,
     /// `CA_BUNDLE`: a PEM file of extra trusted CAs.
     pub ca_bundle: Option<PathBuf>,
+    /// `TRUST_RDS_CA`, default true: trust the Amazon RDS certificate authorities embedded in
+    /// the binary. False for those who want only their own CAs (and the system's).
+    pub trust_rds_ca: bool,
 }
 
 /// A value counts as true when it is `true`, `1`, `y` or `yes`, in any case (as in AWS's
@@ -140,6 +143,7 @@ impl Config {
             connect_timeout,
             tls_mode,
             ca_bundle: get("CA_BUNDLE").map(PathBuf::from),
+            trust_rds_ca: flag("TRUST_RDS_CA", true),
         })
     }
 }
@@ -168,6 +172,24 @@ mod tests {
         assert_eq!(c.connect_timeout, Duration::from_secs(5));
         assert_eq!(c.tls_mode, SslMode::Prefer);
         assert_eq!(c.endpoint, None);
+        assert!(c.trust_rds_ca);
+    }
+
+    #[test]
+    fn trust_rds_ca_is_on_unless_falsy() {
+        for (value, trusted) in [
+            ("", true),
+            ("true", true),
+            ("YES", true),
+            ("1", true),
+            ("false", false),
+            ("False", false),
+            ("0", false),
+            ("no", false),
+        ] {
+            let c = cfg(&[("TRUST_RDS_CA", value)]).expect("valid");
+            assert_eq!(c.trust_rds_ca, trusted, "TRUST_RDS_CA={value:?}");
+        }
     }
 
     #[test]

@@ -1,6 +1,13 @@
 //! The trust store every engine verifies server certificates against: the system roots, plus
-//! the PEM file named by `CA_BUNDLE`, plus `ca-bundle.pem` shipped next to `bootstrap` in the
-//! zip (`cargo xtask dist --ca-bundle`).
+//! AWS's Amazon RDS and Aurora certificate authorities embedded in the binary ([`rds_ca`];
+//! `TRUST_RDS_CA=false` leaves them out), plus the PEM file named by `CA_BUNDLE`, plus
+//! `ca-bundle.pem` shipped next to `bootstrap` in the zip (`cargo xtask dist --ca-bundle`).
+//!
+//! The RDS set is trusted by default because RDS and Aurora are what these functions rotate
+//! most, and their certificates chain to no system root: without it, `"ssl": true` against
+//! RDS would fail until someone supplied a bundle.
+
+pub mod rds_ca;
 
 use crate::config::{Config, ConfigError};
 use crate::secret::SslMode;
@@ -9,7 +16,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// File name of the CA bundle that `cargo xtask dist --ca-bundle` puts in the zip.
 pub const BUNDLED_CA_FILE: &str = "ca-bundle.pem";
@@ -75,16 +82,44 @@ impl TlsSettings {
                 "some system CA certificates could not be read"
             );
         }
+        let system = native.certs.len();
         roots.extend(native.certs);
+        let rds = match config.trust_rds_ca {
+            true => rds_ca::anchors_at(SystemTime::now()),
+            false => rds_ca::RdsAnchors::default(),
+        };
+        if rds.unreadable > 0 {
+            tracing::warn!(
+                unreadable = rds.unreadable,
+                "some embedded RDS CA certificates could not be read and are not trusted"
+            );
+        }
+        let (rds_trusted, rds_expired) = (rds.trusted.len(), rds.expired);
+        roots.extend(rds.trusted);
+        let mut ca_bundle = 0;
         if let Some(path) = &config.ca_bundle {
-            roots.extend(read_pem(path, "CA_BUNDLE")?);
+            let certs = read_pem(path, "CA_BUNDLE")?;
+            ca_bundle = certs.len();
+            roots.extend(certs);
         }
+        let mut bundled = 0;
         let task_root = std::env::var_os("LAMBDA_TASK_ROOT").map(PathBuf::from);
-        if let Some(bundled) = task_root.map(|r| r.join(BUNDLED_CA_FILE))
-            && bundled.exists()
+        if let Some(path) = task_root.map(|r| r.join(BUNDLED_CA_FILE))
+            && path.exists()
         {
-            roots.extend(read_pem(&bundled, "LAMBDA_TASK_ROOT")?);
+            let certs = read_pem(&path, "LAMBDA_TASK_ROOT")?;
+            bundled = certs.len();
+            roots.extend(certs);
         }
+        tracing::debug!(
+            system,
+            rds = rds_trusted,
+            rds_expired,
+            trust_rds_ca = config.trust_rds_ca,
+            ca_bundle,
+            bundled,
+            "trust store built"
+        );
         Ok(TlsSettings {
             default_mode: config.tls_mode,
             roots: Arc::new(roots),
@@ -113,5 +148,47 @@ impl TlsSettings {
     /// The mode for a secret: its `ssl` key, or the default.
     pub fn mode_for(&self, secret_ssl: Option<SslMode>) -> SslMode {
         secret_ssl.unwrap_or(self.default_mode)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Strategy;
+
+    fn settings(vars: &[(&str, &str)]) -> TlsSettings {
+        let config = Config::from_lookup(Strategy::SingleUser, "", |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .expect("config");
+        TlsSettings::from_config(&config).expect("trust store")
+    }
+
+    #[test]
+    fn rds_anchors_are_trusted_unless_turned_off() {
+        let rds = rds_ca::anchors_at(SystemTime::now()).trusted;
+        assert!(!rds.is_empty());
+        let on = settings(&[]);
+        let missing = rds.iter().filter(|c| !on.roots.contains(c)).count();
+        assert_eq!(
+            missing, 0,
+            "RDS anchors missing from the default trust store"
+        );
+        // rustls takes every one of them as a trust anchor.
+        let (added, ignored) = RootCertStore::empty().add_parsable_certificates(rds.clone());
+        assert_eq!((added, ignored), (rds.len(), 0));
+        assert!(on.root_store().len() >= rds.len());
+
+        for off in ["false", "0", "no"] {
+            let settings = settings(&[("TRUST_RDS_CA", off)]);
+            let present = rds_ca::embedded()
+                .iter()
+                .filter(|c| settings.roots.contains(c))
+                .count();
+            assert_eq!(present, 0, "TRUST_RDS_CA={off}");
+            assert_eq!(settings.roots.len() + rds.len(), on.roots.len());
+        }
     }
 }
