@@ -250,7 +250,14 @@ async fn gate_errors_keep_the_templates_texts(db: Db) {
 
 async fn database_down_is_a_network_error(db: Db) {
     let sm = Sm::from_env();
-    let master = db.master_secret(&sm).await;
+    // Credentials only (RDS-style): host and port come from the rotated secret, so the admin
+    // secret agrees with it and the failure is the network's.
+    let master = sm
+        .create(
+            "redis-master-",
+            &json!({"username": db.server.admin_user, "password": db.server.admin_password}),
+        )
+        .await;
     let mut value = db.secret_with_master("app", "Some-pw-1", &master);
     value["port"] = json!(test_support::net::free_port());
     let arn = sm.create("redis-alt-down-", &value).await;
@@ -360,8 +367,11 @@ async fn the_admin_user_is_never_reset(flavor: Flavor) {
     let r = rotator(&c.sm, AlternatingUsers, &[]);
     let token = c.sm.start_rotation(&c.arn).await;
     let (kind, message) = failure(rotate(&r, &c.arn, &token).await, "admin as the alternate");
-    assert_eq!(kind, "BadSecret", "{message}");
-    assert!(message.contains("admin user of masterarn"), "{message}");
+    assert_eq!(kind, "ConfusedDeputy", "{message}");
+    assert!(
+        message.starts_with("createSecret") && message.contains("admin user of the masterarn"),
+        "refused before anything is stored: {message}"
+    );
     assert_eq!(
         c.db.rules_of(&admin).await,
         before,
