@@ -1,6 +1,6 @@
 //! Connections: TLS as the secret asks (never a downgrade after a failed verification), the
 //! connect timeout, and the sorting of driver errors into network / TLS / authentication /
-//! permission.
+//! permission / database.
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, DriverError, IoError, OptsBuilder, SslOpts};
@@ -64,10 +64,19 @@ pub fn classify(e: mysql_async::Error, endpoint: &str, user: &str) -> EngineErro
                     detail,
                 },
                 // Access denied for an operation or object.
-                1044 | 1142 | 1143 | 1227 | 1410 | 1370 | 1396 => EngineError::Permission {
+                1044 | 1142 | 1143 | 1227 | 1410 | 1370 => EngineError::Permission {
                     user: user.to_owned(),
                     detail,
                 },
+                // ER_CANNOT_USER: the account is not in the state the statement expects.
+                1396 => EngineError::Database(format!(
+                    "{detail}: the account named there exists already, or is missing, or rows of \
+                     its name remain in the grant tables (mysql.db, mysql.tables_priv, \
+                     mysql.columns_priv, mysql.procs_priv, mysql.proxies_priv) without an \
+                     account, as a manual DELETE FROM mysql.user leaves them. Look for the name \
+                     in those tables; DROP USER of that account removes such leftovers (and the \
+                     account, if there is one), and the next attempt creates it again"
+                )),
                 _ => EngineError::Database(detail),
             }
         }
@@ -220,5 +229,36 @@ impl Session {
     /// Close politely; errors on close do not matter.
     pub async fn close(self) {
         let _ = self.conn.disconnect().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(code: u16, message: &str) -> mysql_async::Error {
+        mysql_async::Error::Server(mysql_async::ServerError {
+            code,
+            message: message.into(),
+            state: "HY000".into(),
+        })
+    }
+
+    #[test]
+    fn error_1396_is_not_a_missing_privilege() {
+        let e = classify(
+            server(1396, "Operation CREATE USER failed for 'a_clone'@'%'"),
+            "db:3306",
+            "admin",
+        );
+        assert_eq!(e.kind(), "DatabaseError", "{e}");
+        let text = e.to_string();
+        assert!(text.contains("1396"), "{text}");
+        assert!(text.contains("DROP USER"), "says what to check: {text}");
+        // Real privilege errors stay what they are.
+        assert_eq!(
+            classify(server(1227, "Access denied"), "db:3306", "u").kind(),
+            "PermissionError"
+        );
     }
 }

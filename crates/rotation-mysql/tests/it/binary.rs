@@ -1,7 +1,9 @@
 //! The shipped `bootstrap` binaries, run through a Lambda Runtime API exactly as Lambda runs
-//! them: full rotations, a crash and retry in a fresh process, and no secret in their output.
+//! them: full rotations, a crash and retry in a fresh process, no secret in their output, and
+//! account errors that say what to check.
 
 use crate::common::*;
+use rotation_mysql::sql;
 use serde_json::{Value, json};
 use test_support::function_binary;
 use test_support::lambda::Function;
@@ -175,4 +177,58 @@ async fn a_rotation_makes_only_the_secrets_manager_calls_it_needs() {
             "{function}: one per step: {counts:?}"
         );
     }
+}
+
+/// ERROR 1396 ("Operation CREATE USER failed") is not a missing privilege: here privilege rows
+/// of the clone's name remain in `mysql.db` without an account (a manual delete from
+/// `mysql.user`). The error says what to check, and the advice works.
+#[tokio::test(flavor = "multi_thread")]
+async fn clone_name_left_in_the_grant_tables_is_a_database_error_that_says_what_to_do() {
+    let db = db();
+    let sm = Sm::from_env();
+    let user = unique("left");
+    let pw = unique("Pw-");
+    create_user(&db, &user, "%", &pw, &["SELECT ON appdb.*"], false).await;
+    let clone = format!("{user}_clone");
+    admin_exec(
+        &db,
+        &[
+            format!(
+                "INSERT INTO mysql.db (Host, Db, User, Select_priv) VALUES ('%', 'appdb', {}, 'Y')",
+                sql::literal(&clone, false)
+            ),
+            "FLUSH PRIVILEGES".into(),
+        ],
+    )
+    .await;
+    let master = master_secret(&sm, &db).await;
+    let mut value = secret(db.port, &user, &pw);
+    value["masterarn"] = json!(master);
+    let arn = sm.create("mysql-left-", &value).await;
+    let f = Function::spawn(&function_binary("mysql-alternating-users"), &sm.url, &[]);
+    let token = sm.start_rotation(&arn).await;
+    tokio::task::block_in_place(|| f.invoke(&arn, &token, "createSecret").expect_ok("create"));
+    let (kind, message) =
+        tokio::task::block_in_place(|| f.invoke(&arn, &token, "setSecret")).expect_err("1396");
+    assert_eq!(kind, "DatabaseError", "{message}");
+    assert!(message.contains("1396"), "{message}");
+    assert!(message.contains("DROP USER"), "says what to do: {message}");
+    assert!(
+        !message.contains("lacks a privilege"),
+        "not a privilege problem: {message}"
+    );
+
+    admin_exec(
+        &db,
+        &[format!("DROP USER {}", sql::account(&clone, "%", false))],
+    )
+    .await;
+    tokio::task::block_in_place(|| {
+        for s in ["setSecret", "testSecret", "finishSecret"] {
+            f.invoke(&arn, &token, s).expect_ok(s);
+        }
+    });
+    login(db.port, &clone, &password_at(&sm, &arn, "AWSCURRENT").await)
+        .await
+        .expect("the clone logs in after the advice was followed");
 }
