@@ -1,19 +1,20 @@
 //! Connections: TLS as the secret asks (never a downgrade after a failed verification), the
-//! connect timeout, and the sorting of driver errors into network / TLS / authentication /
-//! permission / database.
+//! connect timeout, the session's own `sql_mode`, and the sorting of driver errors into
+//! network / TLS / authentication / permission / database.
 
+use crate::sql;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, DriverError, IoError, OptsBuilder, SslOpts};
 use rotation_core::{DbSecret, EngineError, ExposeSecret, SslMode, TlsSettings};
 use tracing::warn;
 
-/// An open connection and what statements on it need to know.
+/// An open connection and what statements on it need to know. Its `sql_mode` is
+/// [`sql::session_sql_mode`], whatever the server's global mode.
 pub struct Session {
     conn: Conn,
     endpoint: String,
     user: String,
-    /// The session's `sql_mode` has `NO_BACKSLASH_ESCAPES`.
-    pub no_backslash_escapes: bool,
+    version: String,
 }
 
 fn is_tls_failure(e: &std::io::Error) -> bool {
@@ -130,15 +131,23 @@ impl Session {
             conn,
             endpoint,
             user: creds.username.clone(),
-            no_backslash_escapes: false,
+            version: String::new(),
         };
-        let mode: Option<String> = session
+        let version: Option<String> = session
             .conn
-            .query_first("SELECT @@SESSION.sql_mode")
+            .query_first("SELECT VERSION()")
             .await
-            .map_err(|e| classify(e, &session.endpoint, &session.user))?;
-        session.no_backslash_escapes =
-            mode.is_some_and(|m| m.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES"));
+            .map_err(|e| session.err(e, &creds.username))?;
+        session.version = version.unwrap_or_default();
+        // A fixed mode, so that the server's global one (ANSI_QUOTES, NO_BACKSLASH_ESCAPES,
+        // ORACLE, …) cannot change how the statements built in `sql` are parsed, nor how
+        // SHOW GRANTS prints what is copied.
+        let mode = sql::literal(sql::session_sql_mode(&session.version), false);
+        session
+            .conn
+            .query_drop(format!("SET SESSION sql_mode = {mode}"))
+            .await
+            .map_err(|e| session.err(e, &creds.username))?;
         Ok(session)
     }
 
@@ -156,14 +165,9 @@ impl Session {
         Ok(())
     }
 
-    /// `SELECT VERSION()`.
-    pub async fn version(&mut self) -> Result<String, EngineError> {
-        let v: Option<String> = self
-            .conn
-            .query_first("SELECT VERSION()")
-            .await
-            .map_err(|e| classify(e, &self.endpoint, &self.user))?;
-        Ok(v.unwrap_or_default())
+    /// `SELECT VERSION()`, as read when the session opened.
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
     /// `SELECT CURRENT_USER()`: the account this session is, as `user@host`.
@@ -195,6 +199,16 @@ impl Session {
             .query(statement)
             .await
             .map_err(|e| self.err(e, user))
+    }
+
+    /// Run a statement that returns one row of one text column (empty text for no row).
+    pub async fn show_one(&mut self, statement: &str, user: &str) -> Result<String, EngineError> {
+        let row: Option<String> = self
+            .conn
+            .query_first(statement)
+            .await
+            .map_err(|e| self.err(e, user))?;
+        Ok(row.unwrap_or_default())
     }
 
     /// Run a statement without a password in it.

@@ -1,10 +1,14 @@
 //! MySQL, Aurora MySQL and MariaDB rotation (`mysql-single-user`, `mysql-alternating-users`).
 //!
+//! Every session first sets its own `sql_mode`, so the server's global mode cannot change what
+//! is parsed.
+//!
 //! Single user: the user changes its own password with `ALTER USER CURRENT_USER()` (MySQL 5.7,
 //! 8.x, 9.x), or `SET PASSWORD = PASSWORD(…)` where the server wants a privilege for the first
-//! (MariaDB). Alternating users: the admin user creates
-//! the other user of the pair at the same host part as the current one, with its `REQUIRE`
-//! options and every grant (`WITH GRANT OPTION` included), then sets its password.
+//! (MariaDB). Alternating users: the admin user creates (or resets) the other user of the pair
+//! at the same host part as the current one, locked, with its `REQUIRE` options and every grant
+//! (`WITH GRANT OPTION` included), reads both accounts back, and unlocks the copy only when it
+//! is exact.
 
 mod connect;
 pub mod sql;
@@ -15,6 +19,7 @@ use rotation_core::secret::SecretRules;
 use rotation_core::{
     DbSecret, Engine, EngineError, ExposeSecret, SetAlternate, SetPassword, TlsSettings,
 };
+use sql::Privileges;
 use tracing::info;
 
 /// The default of `EXCLUDE_CHARACTERS` for MySQL.
@@ -77,8 +82,8 @@ impl Engine for MySql {
         let (limit, source) = match self.username_limit {
             Some(limit) => (limit, "the USERNAME_CHARACTER_LIMIT of".to_owned()),
             None => {
-                let mut s = self.open(current).await?;
-                let version = s.version().await?;
+                let s = self.open(current).await?;
+                let version = s.version().to_owned();
                 s.close().await;
                 (
                     sql::username_limit(&version),
@@ -107,7 +112,7 @@ impl Engine for MySql {
 
     async fn set_password(&self, req: SetPassword<'_>) -> Result<(), EngineError> {
         let mut s = self.open(req.login).await?;
-        let pw = sql::literal(req.pending.password.expose_secret(), s.no_backslash_escapes);
+        let pw = sql::literal(req.pending.password.expose_secret(), false);
         let user = &req.pending.username;
         // MySQL 5.7+, 8.x and 9.x let any user change its own password this way. MariaDB
         // wants the CREATE USER privilege for it, but lets any user run SET PASSWORD with
@@ -140,54 +145,46 @@ impl Engine for MySql {
             .map(|(u, h)| (u.to_owned(), h.to_owned()))
             .ok_or_else(|| EngineError::Database(format!("CURRENT_USER() returned {me:?}")))?;
         let target_user = req.pending.username.as_str();
+        let admin_user = req.admin.username.as_str();
 
         let mut admin = self.open(req.admin).await?;
-        let nbe = admin.no_backslash_escapes;
-        let src = sql::account(&src_user, &host, nbe);
-        let target = sql::account(target_user, &host, nbe);
-        let pw = sql::literal(req.pending.password.expose_secret(), nbe);
+        // Backslashes escape in the session's own sql_mode (see `sql::session_sql_mode`).
+        let src = sql::account(&src_user, &host, false);
+        let target = sql::account(target_user, &host, false);
         let result = async {
             let exists = admin.account_exists(&target).await?;
             let grants = admin
-                .show(&format!("SHOW GRANTS FOR {src}"), &req.admin.username)
+                .show(&format!("SHOW GRANTS FOR {src}"), admin_user)
                 .await?;
-            if exists {
-                admin
-                    .exec_secret(
-                        &format!("ALTER USER {target} IDENTIFIED BY {pw}"),
-                        &pw,
-                        &req.admin.username,
-                    )
-                    .await?;
-            } else {
-                let create = admin
-                    .show(&format!("SHOW CREATE USER {src}"), &req.admin.username)
-                    .await?;
-                let require = create
-                    .first()
-                    .map(|c| sql::require_clause(c))
-                    .unwrap_or_else(|| "REQUIRE NONE".into());
-                // Locked until its grants are complete: a crash in between leaves an account
-                // that cannot log in, so the retry does the whole job again.
-                admin
-                    .exec_secret(
-                        &format!("CREATE USER {target} IDENTIFIED BY {pw} {require} ACCOUNT LOCK"),
-                        &pw,
-                        &req.admin.username,
-                    )
-                    .await?;
-                info!(user = target_user, host = %host, "created the alternate user");
+            let create = admin
+                .show_one(&format!("SHOW CREATE USER {src}"), admin_user)
+                .await?;
+            let require = sql::require_clause(&create);
+            let pw = sql::literal(req.pending.password.expose_secret(), false);
+            // Locked until it is verified an exact copy: a crash or a failed check in between
+            // leaves an account that cannot log in, so AWSPENDING does not work, the retry does
+            // the whole job again, and an incomplete copy never becomes AWSCURRENT. The
+            // statement that sets the new password also locks, so that password never opens an
+            // unverified copy.
+            let verb = if exists { "ALTER" } else { "CREATE" };
+            admin
+                .exec_secret(
+                    &format!("{verb} USER {target} IDENTIFIED BY {pw} {require} ACCOUNT LOCK"),
+                    &pw,
+                    admin_user,
+                )
+                .await?;
+            if !exists {
+                info!(user = target_user, host = %host, "created the alternate user, locked");
             }
             for line in &grants {
                 if let Some(grant) = sql::rewrite_grant(line, &src_user, &host, &target) {
-                    admin.exec(&grant, &req.admin.username).await?;
+                    admin.exec(&grant, admin_user).await?;
                 }
             }
+            verify_copy(&mut admin, admin_user, (&src_user, &host), target_user).await?;
             admin
-                .exec(
-                    &format!("ALTER USER {target} ACCOUNT UNLOCK"),
-                    &req.admin.username,
-                )
+                .exec(&format!("ALTER USER {target} ACCOUNT UNLOCK"), admin_user)
                 .await?;
             Ok(())
         }
@@ -195,6 +192,54 @@ impl Engine for MySql {
         admin.close().await;
         result
     }
+}
+
+/// Read both accounts back from the server and compare them, the names taken out: the copy
+/// must have exactly the original's grants and `REQUIRE` clause. What the server holds is what
+/// counts, not what was sent: a grant line this code failed to read or rewrite would otherwise
+/// go missing without a sound.
+async fn verify_copy(
+    admin: &mut Session,
+    admin_user: &str,
+    (src_user, host): (&str, &str),
+    target_user: &str,
+) -> Result<(), EngineError> {
+    let (src_grants, src_create) = privileges_of(admin, admin_user, src_user, host).await?;
+    let (copy_grants, copy_create) = privileges_of(admin, admin_user, target_user, host).await?;
+    let original = Privileges {
+        user: src_user,
+        host,
+        grants: &src_grants,
+        create_user: &src_create,
+    };
+    let copy = Privileges {
+        user: target_user,
+        host,
+        grants: &copy_grants,
+        create_user: &copy_create,
+    };
+    sql::compare_copy(&original, &copy).map_err(|m| {
+        EngineError::Database(format!(
+            "the alternate user '{target_user}'@'{host}' is not an exact copy of '{src_user}'@'{host}' ({m}), so it stays locked (ACCOUNT LOCK): it cannot log in and does not become AWSCURRENT. Make the two accounts' grants and REQUIRE options equal (grant what is missing, revoke what is extra, or DROP USER the alternate so that the next attempt creates it afresh), then retry the rotation"
+        ))
+    })
+}
+
+/// An account's `SHOW GRANTS` lines and its `SHOW CREATE USER` line.
+async fn privileges_of(
+    admin: &mut Session,
+    admin_user: &str,
+    user: &str,
+    host: &str,
+) -> Result<(Vec<String>, String), EngineError> {
+    let account = sql::account(user, host, false);
+    let grants = admin
+        .show(&format!("SHOW GRANTS FOR {account}"), admin_user)
+        .await?;
+    let create = admin
+        .show_one(&format!("SHOW CREATE USER {account}"), admin_user)
+        .await?;
+    Ok((grants, create))
 }
 
 /// Turn a driver error into an engine error (for the connection module and tests).

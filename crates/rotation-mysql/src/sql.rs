@@ -1,11 +1,18 @@
 //! SQL text for MySQL and MariaDB, built only from escaped pieces: literal and account-name
-//! quoting, the server's user-name limit, and copying one account's grants to another.
+//! quoting, the session's own `sql_mode`, the server's user-name limit, copying one account's
+//! grants to another, and checking that the copy is exact.
 //!
 //! Account management statements (`CREATE USER`, `ALTER USER`, `GRANT`) take no placeholders,
 //! so every value in them goes through [`literal`].
 
+use std::collections::BTreeSet;
+use std::fmt;
+
 /// Quote a string literal. With `NO_BACKSLASH_ESCAPES` in the session's `sql_mode` only the
 /// quote is doubled; otherwise backslashes and NUL are escaped as well.
+///
+/// The engine's own sessions always run with [`session_sql_mode`], in which backslashes
+/// escape, so the engine passes `false`; `true` is for sessions whose mode says otherwise.
 pub fn literal(value: &str, no_backslash_escapes: bool) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('\'');
@@ -35,41 +42,95 @@ pub fn split_current_user(value: &str) -> Option<(&str, &str)> {
     value.rsplit_once('@')
 }
 
-/// The longest user name the server accepts, from `SELECT VERSION()`: MariaDB 80, MySQL
-/// 5.7.8 and later 32, older MySQL 16. Versions are compared as numbers, so 9.x and 10.x work.
-pub fn username_limit(version: &str) -> usize {
-    if version.to_ascii_lowercase().contains("mariadb") {
-        return 80;
+/// Which server a session talks to, from `SELECT VERSION()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Product {
+    /// MySQL, Aurora MySQL.
+    MySql,
+    /// MariaDB (its `VERSION()` says so).
+    MariaDb,
+}
+
+impl Product {
+    /// The product of a `VERSION()` string.
+    pub fn of(version: &str) -> Product {
+        if version.to_ascii_lowercase().contains("mariadb") {
+            Product::MariaDb
+        } else {
+            Product::MySql
+        }
     }
+
+    /// The name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Product::MySql => "MySQL",
+            Product::MariaDb => "MariaDB",
+        }
+    }
+}
+
+/// The first three numbers of a version string, compared as numbers (so 9.x and 10.x work).
+fn version_number(version: &str) -> (u32, u32, u32) {
     let mut parts = version
         .split(|c: char| !c.is_ascii_digit())
         .take(3)
         .map(|p| p.parse::<u32>().unwrap_or(0));
-    let v = (
+    (
         parts.next().unwrap_or(0),
         parts.next().unwrap_or(0),
         parts.next().unwrap_or(0),
-    );
-    if v >= (5, 7, 8) { 32 } else { 16 }
+    )
+}
+
+/// The longest user name the server accepts, from `SELECT VERSION()`: MariaDB 80, MySQL
+/// 5.7.8 and later 32, older MySQL 16.
+pub fn username_limit(version: &str) -> usize {
+    if Product::of(version) == Product::MariaDb {
+        return 80;
+    }
+    if version_number(version) >= (5, 7, 8) {
+        32
+    } else {
+        16
+    }
 }
 
 /// The product name for messages.
 pub fn product(version: &str) -> &'static str {
-    if version.to_ascii_lowercase().contains("mariadb") {
-        "MariaDB"
+    Product::of(version).name()
+}
+
+/// The `sql_mode` every session of the function sets for itself, so that the server's global
+/// mode cannot change how the statements here are parsed, nor how `SHOW GRANTS` prints what
+/// is copied. It has none of the modes that change parsing: not `ANSI_QUOTES` (`"` would quote
+/// identifiers, and `SHOW GRANTS` would print `"u"@"%"`), not `NO_BACKSLASH_ESCAPES` (the
+/// server prints string values in `SHOW GRANTS` / `SHOW CREATE USER` with backslash escapes
+/// whatever the mode, so only a mode in which backslashes escape reads them back as printed;
+/// [`literal`] escapes to match), not `PIPES_AS_CONCAT`, `IGNORE_SPACE`, `ORACLE` or `ANSI`.
+///
+/// `NO_AUTO_CREATE_USER` keeps a `GRANT` to an account that vanished meanwhile from creating it
+/// without a password (MariaDB, MySQL 5.7). MySQL 8.0 removed the mode, together with what it
+/// prevents, and refuses its name.
+pub fn session_sql_mode(version: &str) -> &'static str {
+    if Product::of(version) == Product::MySql && version_number(version) >= (8, 0, 0) {
+        "NO_ENGINE_SUBSTITUTION"
     } else {
-        "MySQL"
+        "NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION"
     }
 }
 
-/// Ways a server may print an account in `SHOW GRANTS`: backticks (MySQL 8, MariaDB) or
-/// single quotes (MySQL 5.7), with either style of quote escaping.
+/// Ways a server may print an account in `SHOW GRANTS`: backticks (MySQL 8, MariaDB), single
+/// quotes (MySQL 5.7) with either style of quote escaping, or double quotes (`ANSI_QUOTES` in
+/// the session's `sql_mode`; the function sets its own mode, this is a second line of defence).
 fn grantee_spellings(user: &str, host: &str) -> Vec<String> {
     let bt = |s: &str| format!("`{}`", s.replace('`', "``"));
+    let dq = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let sq_double = |s: &str| format!("'{}'", s.replace('\'', "''"));
     let sq_backslash = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
     let mut out = vec![
         format!("{}@{}", bt(user), bt(host)),
+        format!("{}@{}", dq(user), dq(host)),
         format!("{}@{}", sq_double(user), sq_double(host)),
         format!("{}@{}", sq_backslash(user), sq_backslash(host)),
     ];
@@ -105,16 +166,31 @@ fn find_keyword(sql: &str, word: &str, from: usize) -> Option<usize> {
     None
 }
 
+/// `text` without its `IDENTIFIED BY PASSWORD '…'` / `IDENTIFIED VIA …` clause (MariaDB
+/// prints one in the USAGE line), up to the `REQUIRE …` or `WITH …` that follows.
+fn without_identified(text: &str) -> String {
+    let Some(p) = find_keyword(text, "IDENTIFIED", 0) else {
+        return text.to_owned();
+    };
+    let after = ["REQUIRE", "WITH"]
+        .iter()
+        .filter_map(|kw| find_keyword(text, kw, p + 1))
+        .min()
+        .unwrap_or(text.len());
+    format!("{}{}", &text[..p], &text[after..])
+}
+
 /// Rewrite one `SHOW GRANTS` line of `from` so that it grants the same to `to` (an account
 /// already quoted with [`account`]). Password clauses are dropped: the new account gets its own
 /// password. `None` if the line does not name `from` as grantee.
 pub fn rewrite_grant(line: &str, from_user: &str, from_host: &str, to: &str) -> Option<String> {
     let spellings = grantee_spellings(from_user, from_host);
-    // The grantee follows the last " TO " (GRANT) or " FOR " (SET DEFAULT ROLE).
+    // The grantee follows the last " TO " (GRANT), " FOR " (SET DEFAULT ROLE) or " FROM "
+    // (MySQL's partial revokes, printed as REVOKE lines after the grants they narrow).
     let (start, len) = spellings
         .iter()
         .filter_map(|g| {
-            [" TO ", " FOR "]
+            [" TO ", " FOR ", " FROM "]
                 .iter()
                 .filter_map(|kw| {
                     line.rfind(&format!("{kw}{g}"))
@@ -123,20 +199,7 @@ pub fn rewrite_grant(line: &str, from_user: &str, from_host: &str, to: &str) -> 
                 .max()
         })
         .max()?;
-    let mut rest = &line[start + len..];
-    let mut tail = String::new();
-    // Drop `IDENTIFIED BY PASSWORD '…'` / `IDENTIFIED VIA …` (MariaDB prints them in the
-    // USAGE line), keep `REQUIRE …` and `WITH …`.
-    if let Some(p) = find_keyword(rest, "IDENTIFIED", 0) {
-        let after = ["REQUIRE", "WITH"]
-            .iter()
-            .filter_map(|kw| find_keyword(rest, kw, p + 1))
-            .min()
-            .unwrap_or(rest.len());
-        tail.push_str(&rest[..p]);
-        rest = &rest[after..];
-    }
-    tail.push_str(rest);
+    let tail = without_identified(&line[start + len..]);
     Some(format!("{}{}{}", &line[..start], to, tail))
 }
 
@@ -160,6 +223,89 @@ pub fn require_clause(create_user: &str) -> String {
     .min()
     .unwrap_or(create_user.len());
     create_user[start + 1..end].trim().to_owned()
+}
+
+/// One account's privileges as the server prints them.
+pub struct Privileges<'a> {
+    /// User name.
+    pub user: &'a str,
+    /// Host part.
+    pub host: &'a str,
+    /// `SHOW GRANTS FOR` the account.
+    pub grants: &'a [String],
+    /// `SHOW CREATE USER` of the account (its `REQUIRE` clause; MySQL 8 prints it only there).
+    pub create_user: &'a str,
+}
+
+/// What stands for the account in compared lines.
+const GRANTEE: &str = "<account>";
+
+impl Privileges<'_> {
+    /// The grant lines with the account's name replaced by [`GRANTEE`] and password clauses
+    /// removed (a line that names the account in a spelling not recognised stays as printed,
+    /// so that it shows up as a difference rather than vanish), and the `REQUIRE` clause.
+    fn normalised(&self) -> (BTreeSet<String>, String) {
+        let grants = self
+            .grants
+            .iter()
+            .map(|line| {
+                rewrite_grant(line, self.user, self.host, GRANTEE)
+                    .unwrap_or_else(|| without_identified(line))
+            })
+            .collect();
+        (grants, require_clause(self.create_user))
+    }
+}
+
+/// How a copy differs from its original, with both accounts' names taken out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyMismatch {
+    /// Lines the original has and the copy lacks.
+    pub missing: Vec<String>,
+    /// Lines the copy has and the original lacks.
+    pub extra: Vec<String>,
+    /// The `REQUIRE` clauses of the original and the copy, when they differ.
+    pub require: Option<(String, String)>,
+}
+
+impl fmt::Display for CopyMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if self.missing.is_empty() && self.extra.is_empty() && self.require.is_none() {
+            parts.push("SHOW GRANTS printed nothing to compare".to_owned());
+        }
+        if !self.missing.is_empty() {
+            parts.push(format!("missing on the copy: {}", self.missing.join("; ")));
+        }
+        if !self.extra.is_empty() {
+            parts.push(format!("extra on the copy: {}", self.extra.join("; ")));
+        }
+        if let Some((original, copy)) = &self.require {
+            parts.push(format!("the original has {original}, the copy {copy}"));
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// Check that `copy` has exactly `original`'s grants and `REQUIRE` clause. An original with no
+/// grant lines at all is a mismatch too: `SHOW GRANTS` always prints at least the USAGE line,
+/// so nothing means nothing was read.
+pub fn compare_copy(original: &Privileges<'_>, copy: &Privileges<'_>) -> Result<(), CopyMismatch> {
+    let (want, want_require) = original.normalised();
+    let (have, have_require) = copy.normalised();
+    let mismatch = CopyMismatch {
+        missing: want.difference(&have).cloned().collect(),
+        extra: have.difference(&want).cloned().collect(),
+        require: (want_require != have_require).then_some((want_require, have_require)),
+    };
+    if want.is_empty()
+        || !mismatch.missing.is_empty()
+        || !mismatch.extra.is_empty()
+        || mismatch.require.is_some()
+    {
+        return Err(mismatch);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -237,6 +383,149 @@ mod tests {
             rewrite_grant(line, hostile, "%", "X").as_deref(),
             Some("GRANT SELECT ON `d`.* TO X")
         );
+    }
+
+    #[test]
+    fn grantees_in_ansi_quotes_are_recognised() {
+        // ANSI_QUOTES in the server's sql_mode: identifiers in double quotes, `"` doubled.
+        assert_eq!(
+            rewrite_grant(
+                r#"GRANT SELECT ON "db".* TO "app"@"%" WITH GRANT OPTION"#,
+                "app",
+                "%",
+                "X"
+            )
+            .as_deref(),
+            Some(r#"GRANT SELECT ON "db".* TO X WITH GRANT OPTION"#)
+        );
+        assert_eq!(
+            rewrite_grant(r#"GRANT USAGE ON *.* TO "a""b"@"%""#, "a\"b", "%", "X").as_deref(),
+            Some("GRANT USAGE ON *.* TO X")
+        );
+    }
+
+    #[test]
+    fn partial_revokes_are_rewritten_for_the_clone() {
+        assert_eq!(
+            rewrite_grant("REVOKE INSERT ON `mysql`.* FROM `app`@`%`", "app", "%", "X").as_deref(),
+            Some("REVOKE INSERT ON `mysql`.* FROM X")
+        );
+    }
+
+    #[test]
+    fn session_mode_parses_as_written_and_names_only_modes_the_server_knows() {
+        for version in ["10.11.19-MariaDB-0+deb12u1", "5.7.44-log", "5.6.51"] {
+            assert_eq!(
+                session_sql_mode(version),
+                "NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION",
+                "{version}"
+            );
+        }
+        for version in ["8.0.36", "8.4.0", "9.1.0", "8.0.mysql_aurora.3.05.2"] {
+            assert_eq!(
+                session_sql_mode(version),
+                "NO_ENGINE_SUBSTITUTION",
+                "{version}"
+            );
+        }
+        for version in ["10.11.19-MariaDB", "8.0.36"] {
+            let mode = session_sql_mode(version);
+            for parsing in ["ANSI", "QUOTES", "BACKSLASH", "PIPES", "SPACE", "ORACLE"] {
+                assert!(!mode.contains(parsing), "{mode}");
+            }
+        }
+    }
+
+    fn lines(v: &[&str]) -> Vec<String> {
+        v.iter().map(|l| (*l).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_copy_is_exact_or_the_difference_is_named() {
+        let original_grants = lines(&[
+            "GRANT USAGE ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19' REQUIRE SSL",
+            "GRANT SELECT ON `app`.* TO `app`@`%` WITH GRANT OPTION",
+        ]);
+        let original = Privileges {
+            user: "app",
+            host: "%",
+            grants: &original_grants,
+            create_user: "CREATE USER `app`@`%` IDENTIFIED BY PASSWORD '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19' REQUIRE SSL",
+        };
+        let same_grants = lines(&[
+            "GRANT SELECT ON `app`.* TO `app_clone`@`%` WITH GRANT OPTION",
+            "GRANT USAGE ON *.* TO `app_clone`@`%` IDENTIFIED BY PASSWORD '*B69027D44F6E5EDC07F1AEAD1477967B16F28227' REQUIRE SSL",
+        ]);
+        let copy = |grants| Privileges {
+            user: "app_clone",
+            host: "%",
+            grants,
+            create_user: "CREATE USER `app_clone`@`%` IDENTIFIED BY PASSWORD '*B69027D44F6E5EDC07F1AEAD1477967B16F28227' REQUIRE SSL ACCOUNT LOCK",
+        };
+        assert_eq!(compare_copy(&original, &copy(&same_grants)), Ok(()));
+
+        // What the ANSI_QUOTES bug left: the USAGE line only.
+        let bare = lines(&["GRANT USAGE ON *.* TO `app_clone`@`%` REQUIRE SSL"]);
+        let err = compare_copy(&original, &copy(&bare)).expect_err("grants missing");
+        assert_eq!(
+            err.missing,
+            ["GRANT SELECT ON `app`.* TO <account> WITH GRANT OPTION"]
+        );
+        assert!(err.extra.is_empty() && err.require.is_none(), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("missing on the copy: GRANT SELECT"),
+            "{err}"
+        );
+
+        let more = lines(&[
+            "GRANT USAGE ON *.* TO `app_clone`@`%` REQUIRE SSL",
+            "GRANT SELECT ON `app`.* TO `app_clone`@`%` WITH GRANT OPTION",
+            "GRANT DELETE ON `app`.* TO `app_clone`@`%`",
+        ]);
+        let err = compare_copy(&original, &copy(&more)).expect_err("extra grant");
+        assert_eq!(err.extra, ["GRANT DELETE ON `app`.* TO <account>"]);
+        assert!(err.to_string().contains("extra on the copy"), "{err}");
+
+        // A REQUIRE that differs, as MySQL 8 prints it only in SHOW CREATE USER.
+        let plain = Privileges {
+            create_user: "CREATE USER `app_clone`@`%` REQUIRE NONE",
+            ..copy(&same_grants)
+        };
+        let err = compare_copy(&original, &plain).expect_err("require");
+        assert_eq!(
+            err.require,
+            Some(("REQUIRE SSL".into(), "REQUIRE NONE".into()))
+        );
+
+        // A line in a spelling not recognised is a difference, never silently dropped; and no
+        // password hash is ever part of the message.
+        let odd = lines(&[
+            "GRANT USAGE ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19' REQUIRE SSL",
+            "GRANT SELECT ON `app`.* TO `app`@`%` WITH GRANT OPTION",
+            "GRANT SELECT ON `x`.* TO [app]@[%] IDENTIFIED BY PASSWORD '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19'",
+        ]);
+        let err = compare_copy(
+            &Privileges {
+                grants: &odd,
+                ..original
+            },
+            &copy(&same_grants),
+        )
+        .expect_err("odd line");
+        assert_eq!(err.missing, ["GRANT SELECT ON `x`.* TO [app]@[%]"]);
+        assert!(!err.to_string().contains("*2470C0"), "{err}");
+
+        // Nothing read for the original is never a match.
+        let err = compare_copy(
+            &Privileges {
+                grants: &[],
+                ..original
+            },
+            &copy(&[]),
+        )
+        .expect_err("empty");
+        assert!(err.to_string().contains("nothing to compare"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Alternating-users rotation: the clone gets the original's host part, grants (with
-//! `WITH GRANT OPTION`) and password; both users keep working.
+//! `WITH GRANT OPTION`) and password; both users keep working; a clone that is not an exact
+//! copy stays locked.
 
 use crate::common::*;
 use rotation_core::Strategy::AlternatingUsers;
@@ -340,4 +341,83 @@ async fn database_down_at_create_is_a_network_error() {
         .expect_err("down");
     assert_eq!(err.kind(), "NetworkError", "{err}");
     assert!(sm.value(&arn, "AWSPENDING", Some(&token)).await.is_none());
+}
+
+#[tokio::test]
+async fn a_clone_that_differs_from_the_original_stays_locked_until_it_is_an_exact_copy() {
+    let (sm, db, user, pw, arn) = setup(&unique("alt")).await;
+    // A clone left from earlier with a privilege the original does not have.
+    let clone = format!("{user}_clone");
+    create_user(
+        &db,
+        &clone,
+        "127.0.0.1",
+        "Old-clone-pw-1",
+        &["DELETE ON extradb.*"],
+        false,
+    )
+    .await;
+    let r = rotator(&sm, AlternatingUsers, &[]);
+    let token = sm.start_rotation(&arn).await;
+    step(&r, &arn, &token, "createSecret")
+        .await
+        .expect("create");
+    let err = step(&r, &arn, &token, "setSecret")
+        .await
+        .expect_err("the clone has an extra grant");
+    let msg = err.to_string();
+    assert_eq!(err.kind(), "DatabaseError", "{msg}");
+    assert!(
+        msg.contains("extra on the copy: GRANT DELETE ON `extradb`.*"),
+        "names the line: {msg}"
+    );
+    assert!(!msg.contains("missing on the copy"), "{msg}");
+    assert!(
+        msg.contains("ACCOUNT LOCK"),
+        "says the clone stays locked: {msg}"
+    );
+    let pending = password_at_version(&sm, &arn, &token).await;
+    let refused = login(db.port, &clone, &pending)
+        .await
+        .expect_err("a clone that differs must not log in");
+    assert!(refused.contains("locked"), "{refused}");
+    login(db.port, &user, &pw)
+        .await
+        .expect("the original keeps working");
+    assert!(
+        step(&r, &arn, &token, "testSecret").await.is_err(),
+        "testSecret fails, so finishSecret is never reached"
+    );
+
+    // Once the difference is removed, the retry completes.
+    admin_exec(
+        &db,
+        &[format!(
+            "REVOKE DELETE ON extradb.* FROM {}",
+            rotation_mysql::sql::account(&clone, "127.0.0.1", false)
+        )],
+    )
+    .await;
+    for s in ["setSecret", "testSecret", "finishSecret"] {
+        step(&r, &arn, &token, s)
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+    login(db.port, &clone, &password_at(&sm, &arn, "AWSCURRENT").await)
+        .await
+        .expect("the clone logs in");
+    assert_eq!(
+        grants_of(&db, &clone, "127.0.0.1").await,
+        grants_of(&db, &user, "127.0.0.1").await
+    );
+}
+
+/// The password of the version `token`.
+async fn password_at_version(sm: &Sm, arn: &str, token: &str) -> String {
+    sm.value(arn, "AWSPENDING", Some(token))
+        .await
+        .expect("pending")["password"]
+        .as_str()
+        .expect("password")
+        .to_owned()
 }

@@ -1,12 +1,14 @@
 //! The shipped `bootstrap` binaries, run through a Lambda Runtime API exactly as Lambda runs
-//! them: full rotations, a crash and retry in a fresh process, no secret in their output, and
-//! account errors that say what to check.
+//! them: full rotations, a crash and retry in a fresh process, no secret in their output,
+//! clones that stay exact whatever the server's `sql_mode`, and account errors that say what
+//! to check.
 
 use crate::common::*;
 use rotation_mysql::sql;
 use serde_json::{Value, json};
 use test_support::function_binary;
 use test_support::lambda::Function;
+use test_support::mariadb::MariaDb;
 use test_support::secrets::Sm;
 use test_support::unique;
 
@@ -177,6 +179,90 @@ async fn a_rotation_makes_only_the_secrets_manager_calls_it_needs() {
             "{function}: one per step: {counts:?}"
         );
     }
+}
+
+/// Log in as `user` to database `db` on 127.0.0.1:`port` and read `db`.canary's row.
+async fn read_canary(port: u16, user: &str, password: &str, db: &str) -> Result<String, String> {
+    use mysql_async::prelude::Queryable;
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some(user))
+        .pass(Some(password))
+        .db_name(Some(db))
+        .prefer_socket(false);
+    let mut c = mysql_async::Conn::new(opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    let v: Option<String> = c
+        .query_first("SELECT v FROM canary")
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = c.disconnect().await;
+    v.ok_or_else(|| "the canary table is empty".into())
+}
+
+/// A server of the test's own, for settings that must not reach the tests sharing the
+/// server `cargo xtask test` started (global `sql_mode`).
+fn own_server() -> MariaDb {
+    MariaDb::start(None).unwrap_or_else(|e| panic!("a MariaDB for this test: {e}"))
+}
+
+/// With `ANSI_QUOTES` in the server's global `sql_mode`, `SHOW GRANTS` spells accounts
+/// `"u"@"%"`, and with `NO_BACKSLASH_ESCAPES` a backslash no longer escapes. The clone of a
+/// user whose name has quotes and a backslash must still be an exact copy before it becomes
+/// AWSCURRENT: here, it reads the table the original reads.
+#[tokio::test(flavor = "multi_thread")]
+async fn alternating_binary_copies_the_grants_whatever_the_servers_sql_mode() {
+    let db = own_server();
+    let sm = Sm::from_env();
+    let user = format!("{}q'b\\s\"d", unique("ansi"));
+    let pw = unique("Pw-");
+    admin_exec(
+        &db,
+        &[
+            "CREATE TABLE appdb.canary (v VARCHAR(20))".into(),
+            "INSERT INTO appdb.canary VALUES ('tweet')".into(),
+        ],
+    )
+    .await;
+    create_user(&db, &user, "%", &pw, &["SELECT ON appdb.canary"], false).await;
+    admin_exec(
+        &db,
+        &[
+            "SET GLOBAL sql_mode = CONCAT(@@GLOBAL.sql_mode, ',ANSI_QUOTES,NO_BACKSLASH_ESCAPES')"
+                .into(),
+        ],
+    )
+    .await;
+    assert_eq!(
+        read_canary(db.port, &user, &pw, "appdb").await.as_deref(),
+        Ok("tweet"),
+        "the original reads the canary"
+    );
+    let master = master_secret(&sm, &db).await;
+    let mut value = secret(db.port, &user, &pw);
+    value["masterarn"] = json!(master);
+    value["dbname"] = json!("appdb");
+    let arn = sm.create("mysql-ansi-", &value).await;
+    let f = Function::spawn(&function_binary("mysql-alternating-users"), &sm.url, &[]);
+    let token = sm.start_rotation(&arn).await;
+    tokio::task::block_in_place(|| f.rotate(&arn, &token));
+    let current = sm.value(&arn, "AWSCURRENT", None).await.expect("current");
+    let clone = format!("{user}_clone");
+    assert_eq!(current["username"], clone.as_str());
+    assert_eq!(
+        read_canary(
+            db.port,
+            &clone,
+            current["password"].as_str().expect("pw"),
+            "appdb"
+        )
+        .await
+        .as_deref(),
+        Ok("tweet"),
+        "the clone reads what the original reads"
+    );
 }
 
 /// ERROR 1396 ("Operation CREATE USER failed") is not a missing privilege: here privilege rows
