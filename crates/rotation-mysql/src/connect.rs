@@ -2,7 +2,7 @@
 //! connect timeout, the session's own `sql_mode`, and the sorting of driver errors into
 //! network / TLS / authentication / permission / database.
 
-use crate::sql;
+use crate::sql::{self, Auth, Product};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, DriverError, IoError, OptsBuilder, SslOpts};
 use rotation_core::{DbSecret, EngineError, ExposeSecret, SslMode, TlsSettings};
@@ -170,6 +170,11 @@ impl Session {
         &self.version
     }
 
+    /// MySQL or MariaDB.
+    pub fn product(&self) -> Product {
+        Product::of(&self.version)
+    }
+
     /// `SELECT CURRENT_USER()`: the account this session is, as `user@host`.
     pub async fn current_user(&mut self) -> Result<String, EngineError> {
         let v: Option<String> = self
@@ -189,6 +194,30 @@ impl Session {
         {
             Ok(()) => Ok(true),
             Err(mysql_async::Error::Server(s)) if s.code == 1141 => Ok(false),
+            Err(e) => Err(classify(e, &self.endpoint, &self.user)),
+        }
+    }
+
+    /// How the session's own account authenticates, from `SHOW CREATE USER CURRENT_USER()`,
+    /// which every account may run for itself (MySQL 5.7+, MariaDB 10.2+, checked on MariaDB
+    /// 10.11 for a user without privileges). [`Auth::Unknown`] when the server refuses it.
+    pub async fn own_auth(&mut self) -> Result<Auth, EngineError> {
+        match self
+            .conn
+            .query_first::<String, _>("SHOW CREATE USER CURRENT_USER()")
+            .await
+        {
+            Ok(line) => Ok(line
+                .map(|l| sql::auth_of(&l, self.product()))
+                .unwrap_or(Auth::Unknown)),
+            // Its text names the account, never a password; the code is enough here.
+            Err(mysql_async::Error::Server(e)) => {
+                warn!(
+                    code = e.code,
+                    "SHOW CREATE USER CURRENT_USER() was refused, so the account's authentication plugin is unknown and the new password is sent as text"
+                );
+                Ok(Auth::Unknown)
+            }
             Err(e) => Err(classify(e, &self.endpoint, &self.user)),
         }
     }
@@ -219,18 +248,23 @@ impl Session {
             .map_err(|e| self.err(e, user))
     }
 
-    /// Run a statement that holds a password literal: a server error keeps its code and
-    /// state, but its text only when it does not quote the statement.
+    /// Run a statement that holds a password or hash literal: a server error keeps its code
+    /// and state, but its text only when it does not quote the statement.
     pub async fn exec_secret(
         &mut self,
         statement: &str,
         literal: &str,
         user: &str,
     ) -> Result<(), EngineError> {
+        let inner = literal
+            .strip_prefix('\'')
+            .and_then(|l| l.strip_suffix('\''))
+            .filter(|l| !l.is_empty())
+            .unwrap_or(literal);
         match self.conn.query_drop(statement).await {
             Ok(()) => Ok(()),
             Err(mysql_async::Error::Server(mut s)) => {
-                if s.code == 1064 || s.message.contains(literal) || s.message.contains("near '") {
+                if s.code == 1064 || s.message.contains(inner) || s.message.contains("near '") {
                     s.message =
                         "(the server's message quotes the statement and is not shown)".into();
                 }

@@ -1,14 +1,15 @@
 //! MySQL, Aurora MySQL and MariaDB rotation (`mysql-single-user`, `mysql-alternating-users`).
 //!
 //! Every session first sets its own `sql_mode`, so the server's global mode cannot change what
-//! is parsed.
+//! is parsed. Where an account uses `mysql_native_password`, the server receives only the hash
+//! of the new password, computed here; other plugins receive the password itself.
 //!
-//! Single user: the user changes its own password with `ALTER USER CURRENT_USER()` (MySQL 5.7,
-//! 8.x, 9.x), or `SET PASSWORD = PASSWORD(…)` where the server wants a privilege for the first
-//! (MariaDB). Alternating users: the admin user creates (or resets) the other user of the pair
-//! at the same host part as the current one, locked, with its `REQUIRE` options and every grant
-//! (`WITH GRANT OPTION` included), reads both accounts back, and unlocks the copy only when it
-//! is exact.
+//! Single user: the user changes its own password: `SET PASSWORD` on MariaDB; on MySQL
+//! 5.7, 8.x and 9.x `ALTER USER CURRENT_USER()`, with the hash when the server allows it.
+//! Alternating users: the admin user creates (or resets) the other user of the pair at the same
+//! host part as the current one, locked, with the current one's plugin, `REQUIRE` options and
+//! every grant (`WITH GRANT OPTION` included), reads both accounts back, and unlocks the copy
+//! only when it is exact.
 
 mod connect;
 pub mod sql;
@@ -20,7 +21,7 @@ use rotation_core::{
     DbSecret, Engine, EngineError, ExposeSecret, SetAlternate, SetPassword, TlsSettings,
 };
 use sql::Privileges;
-use tracing::info;
+use tracing::{info, warn};
 
 /// The default of `EXCLUDE_CHARACTERS` for MySQL.
 pub const DEFAULT_EXCLUDE_CHARACTERS: &str = "/@\"'\\";
@@ -112,26 +113,37 @@ impl Engine for MySql {
 
     async fn set_password(&self, req: SetPassword<'_>) -> Result<(), EngineError> {
         let mut s = self.open(req.login).await?;
-        let pw = sql::literal(req.pending.password.expose_secret(), false);
-        let user = &req.pending.username;
-        // MySQL 5.7+, 8.x and 9.x let any user change its own password this way. MariaDB
-        // wants the CREATE USER privilege for it, but lets any user run SET PASSWORD with
-        // PASSWORD(), which MySQL 8 removed. So: the standard statement first, and the MariaDB
-        // one only when the server refuses the first for lack of privilege.
-        let result = match s
-            .exec_secret(
-                &format!("ALTER USER CURRENT_USER() IDENTIFIED BY {pw}"),
-                &pw,
-                user,
-            )
-            .await
-        {
-            Err(first @ EngineError::Permission { .. }) => s
-                .exec_secret(&format!("SET PASSWORD = PASSWORD({pw})"), &pw, user)
-                .await
-                .map_err(|_| first),
-            other => other,
-        };
+        let user = req.pending.username.as_str();
+        let result = async {
+            let auth = s.own_auth().await?;
+            let statements =
+                sql::own_password(s.product(), &auth, req.pending.password.expose_secret());
+            let mut refused = None;
+            for statement in &statements {
+                if refused.is_some() {
+                    warn!(
+                        user,
+                        "the server refused to take the password's hash from the user itself; sending the password as text. Grant the user CREATE USER (or UPDATE on the mysql schema) to keep it out of the server's logs"
+                    );
+                }
+                match s
+                    .exec_secret(&statement.sql, &statement.secret, user)
+                    .await
+                {
+                    Err(e @ EngineError::Permission { .. }) => refused = Some(e),
+                    other => {
+                        if other.is_ok() && statement.plaintext {
+                            info!(user, auth = ?auth, "the server received the new password as text: the function computes a hash only for mysql_native_password");
+                        }
+                        return other;
+                    }
+                }
+            }
+            Err(refused.unwrap_or_else(|| {
+                EngineError::Database("no statement changes this account's password".into())
+            }))
+        }
+        .await;
         s.close().await;
         result
     }
@@ -160,7 +172,9 @@ impl Engine for MySql {
                 .show_one(&format!("SHOW CREATE USER {src}"), admin_user)
                 .await?;
             let require = sql::require_clause(&create);
-            let pw = sql::literal(req.pending.password.expose_secret(), false);
+            let auth = sql::auth_of(&create, admin.product());
+            let password =
+                sql::identified(admin.product(), &auth, req.pending.password.expose_secret());
             // Locked until it is verified an exact copy: a crash or a failed check in between
             // leaves an account that cannot log in, so AWSPENDING does not work, the retry does
             // the whole job again, and an incomplete copy never becomes AWSCURRENT. The
@@ -169,13 +183,19 @@ impl Engine for MySql {
             let verb = if exists { "ALTER" } else { "CREATE" };
             admin
                 .exec_secret(
-                    &format!("{verb} USER {target} IDENTIFIED BY {pw} {require} ACCOUNT LOCK"),
-                    &pw,
+                    &format!(
+                        "{verb} USER {target} {} {require} ACCOUNT LOCK",
+                        password.sql
+                    ),
+                    &password.secret,
                     admin_user,
                 )
                 .await?;
             if !exists {
                 info!(user = target_user, host = %host, "created the alternate user, locked");
+            }
+            if password.plaintext {
+                info!(user = target_user, auth = ?auth, "the server received the new password as text: the function computes a hash only for mysql_native_password");
             }
             for line in &grants {
                 if let Some(grant) = sql::rewrite_grant(line, &src_user, &host, &target) {

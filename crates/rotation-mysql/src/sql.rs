@@ -1,10 +1,12 @@
 //! SQL text for MySQL and MariaDB, built only from escaped pieces: literal and account-name
-//! quoting, the session's own `sql_mode`, the server's user-name limit, copying one account's
-//! grants to another, and checking that the copy is exact.
+//! quoting, the session's own `sql_mode`, the server's user-name limit, password hashes and the
+//! statements that carry them, copying one account's grants to another, and checking that the
+//! copy is exact.
 //!
 //! Account management statements (`CREATE USER`, `ALTER USER`, `GRANT`) take no placeholders,
 //! so every value in them goes through [`literal`].
 
+use sha1::{Digest, Sha1};
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -117,6 +119,192 @@ pub fn session_sql_mode(version: &str) -> &'static str {
         "NO_ENGINE_SUBSTITUTION"
     } else {
         "NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION"
+    }
+}
+
+/// `mysql_native_password`'s stored form of a password: `*` and the upper-case hex of
+/// SHA1(SHA1(password)), what MySQL's and MariaDB's `PASSWORD()` compute on the server. The
+/// bytes hashed are the password's UTF-8, the connection's character set, as at login.
+pub fn native_password_hash(password: &str) -> String {
+    let inner = Sha1::digest(password.as_bytes());
+    let outer = Sha1::digest(inner);
+    let mut out = String::with_capacity(41);
+    out.push('*');
+    for b in outer {
+        out.push_str(&format!("{b:02X}"));
+    }
+    out
+}
+
+/// How an account authenticates, read from its `SHOW CREATE USER` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// `mysql_native_password`: the function computes the stored hash itself, and the server
+    /// receives only that.
+    NativePassword,
+    /// One other plugin (`caching_sha2_password`, `sha256_password`, `ed25519`, …): its
+    /// stored form is not computed here, so the server receives the password.
+    Plugin(String),
+    /// Not one plugin this code can name: MariaDB's `VIA a OR b`, MySQL's multi-factor
+    /// `AND IDENTIFIED …`, or a line it does not recognise. The server's default applies.
+    Unknown,
+}
+
+/// The end of a quoted token starting at `start` (the quote's index), past the closing quote.
+fn quoted_end(text: &str, start: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let q = *bytes.get(start)?;
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if q != b'`' => i += 1,
+            b if b == q && bytes.get(i + 1) == Some(&q) => i += 1,
+            b if b == q => return Some(i + 1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The account's authentication from its `SHOW CREATE USER` line: MySQL prints
+/// `IDENTIFIED WITH 'plugin' AS '…'`; MariaDB prints `IDENTIFIED BY PASSWORD '…'` for
+/// `mysql_native_password`, `IDENTIFIED VIA plugin USING '…'` for others, and nothing for
+/// `mysql_native_password` without a password.
+pub fn auth_of(create_user: &str, product: Product) -> Auth {
+    let Some(at) = find_keyword(create_user, "IDENTIFIED", 0) else {
+        return match product {
+            Product::MariaDb => Auth::NativePassword,
+            Product::MySql => Auth::Unknown,
+        };
+    };
+    if find_keyword(create_user, "IDENTIFIED", at + 1).is_some() {
+        return Auth::Unknown;
+    }
+    let rest = create_user[at + " IDENTIFIED".len()..].trim_start();
+    let upper = rest.to_ascii_uppercase();
+    if upper.starts_with("BY PASSWORD ") {
+        return Auth::NativePassword;
+    }
+    let Some(after) = ["WITH ", "VIA "]
+        .iter()
+        .find(|kw| upper.starts_with(*kw))
+        .map(|kw| rest[kw.len()..].trim_start())
+    else {
+        return Auth::Unknown;
+    };
+    let (name, tail) = match after.as_bytes().first() {
+        Some(b'\'' | b'"' | b'`') => match quoted_end(after, 0) {
+            Some(end) => (after[1..end - 1].to_owned(), &after[end..]),
+            None => return Auth::Unknown,
+        },
+        _ => {
+            let end = after.find(' ').unwrap_or(after.len());
+            (after[..end].to_owned(), &after[end..])
+        }
+    };
+    if name.is_empty() || name.contains(['\\', '\'', '"', '`']) {
+        return Auth::Unknown;
+    }
+    if find_keyword(tail, "OR", 0).is_some() {
+        return Auth::Unknown;
+    }
+    if name.eq_ignore_ascii_case("mysql_native_password") {
+        Auth::NativePassword
+    } else {
+        Auth::Plugin(name.to_ascii_lowercase())
+    }
+}
+
+/// A statement that sets a password. No `Debug`: it holds a password or its hash.
+pub struct PasswordStatement {
+    /// The SQL text.
+    pub sql: String,
+    /// The quoted password or hash in it, to keep out of error messages.
+    pub secret: String,
+    /// Whether the server receives the password itself (it shows in the general log and
+    /// `SHOW PROCESSLIST`), not only a hash.
+    pub plaintext: bool,
+}
+
+/// The `IDENTIFIED …` clause that gives an account `password` under `auth`'s plugin, for
+/// `CREATE USER` and `ALTER USER`: the hash where the function can compute it
+/// (`mysql_native_password`), the password otherwise.
+pub fn identified(product: Product, auth: &Auth, password: &str) -> PasswordStatement {
+    let hashed = |sql: fn(&str) -> String| {
+        let secret = literal(&native_password_hash(password), false);
+        PasswordStatement {
+            sql: sql(&secret),
+            secret,
+            plaintext: false,
+        }
+    };
+    let pw = literal(password, false);
+    let plain = |sql: String| PasswordStatement {
+        sql,
+        secret: pw.clone(),
+        plaintext: true,
+    };
+    match (product, auth) {
+        (Product::MariaDb, Auth::NativePassword) => {
+            hashed(|h| format!("IDENTIFIED BY PASSWORD {h}"))
+        }
+        (Product::MySql, Auth::NativePassword) => {
+            hashed(|h| format!("IDENTIFIED WITH mysql_native_password AS {h}"))
+        }
+        (Product::MariaDb, Auth::Plugin(p)) => plain(format!(
+            "IDENTIFIED VIA {} USING PASSWORD({pw})",
+            literal(p, false)
+        )),
+        (Product::MySql, Auth::Plugin(p)) => {
+            plain(format!("IDENTIFIED WITH {} BY {pw}", literal(p, false)))
+        }
+        (_, Auth::Unknown) => plain(format!("IDENTIFIED BY {pw}")),
+    }
+}
+
+/// The statements by which the session's own user sets its password, in the order to try: the
+/// next one only when the server refuses the one before for lack of a privilege.
+///
+/// MariaDB lets every user run `SET PASSWORD` for itself, with a hash or with `PASSWORD()`
+/// (which uses the account's plugin), while its `ALTER USER` wants the CREATE USER privilege.
+/// MySQL 5.7/8/9 let a user change its own password only with `ALTER USER … IDENTIFIED BY`
+/// (without `WITH`); the hash form (`IDENTIFIED WITH … AS`) wants CREATE USER or UPDATE on
+/// the `mysql` schema, so it comes first and the text form is the fallback. (MySQL's
+/// `SET PASSWORD = '…'` takes the password itself since 5.7.6, never a hash, so it is not used.)
+pub fn own_password(product: Product, auth: &Auth, password: &str) -> Vec<PasswordStatement> {
+    let hash = literal(&native_password_hash(password), false);
+    let pw = literal(password, false);
+    match (product, auth) {
+        (Product::MariaDb, Auth::NativePassword) => vec![PasswordStatement {
+            sql: format!("SET PASSWORD = {hash}"),
+            secret: hash,
+            plaintext: false,
+        }],
+        (Product::MariaDb, _) => vec![PasswordStatement {
+            sql: format!("SET PASSWORD = PASSWORD({pw})"),
+            secret: pw,
+            plaintext: true,
+        }],
+        (Product::MySql, Auth::NativePassword) => vec![
+            PasswordStatement {
+                sql: format!(
+                    "ALTER USER CURRENT_USER() IDENTIFIED WITH mysql_native_password AS {hash}"
+                ),
+                secret: hash,
+                plaintext: false,
+            },
+            PasswordStatement {
+                sql: format!("ALTER USER CURRENT_USER() IDENTIFIED BY {pw}"),
+                secret: pw,
+                plaintext: true,
+            },
+        ],
+        (Product::MySql, _) => vec![PasswordStatement {
+            sql: format!("ALTER USER CURRENT_USER() IDENTIFIED BY {pw}"),
+            secret: pw,
+            plaintext: true,
+        }],
     }
 }
 
@@ -413,6 +601,23 @@ mod tests {
     }
 
     #[test]
+    fn native_hash_is_what_password_computes_on_the_server() {
+        // Values of PASSWORD() on MariaDB 10.11 and MySQL 5.7.
+        assert_eq!(
+            native_password_hash("password"),
+            "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
+        );
+        assert_eq!(
+            native_password_hash("x"),
+            "*B69027D44F6E5EDC07F1AEAD1477967B16F28227"
+        );
+        assert_eq!(
+            native_password_hash("p1"),
+            "*9F75CEF7FD0C75DC40611DD8F86B6FFF569BF56D"
+        );
+    }
+
+    #[test]
     fn session_mode_parses_as_written_and_names_only_modes_the_server_knows() {
         for version in ["10.11.19-MariaDB-0+deb12u1", "5.7.44-log", "5.6.51"] {
             assert_eq!(
@@ -433,6 +638,166 @@ mod tests {
             for parsing in ["ANSI", "QUOTES", "BACKSLASH", "PIPES", "SPACE", "ORACLE"] {
                 assert!(!mode.contains(parsing), "{mode}");
             }
+        }
+    }
+
+    #[test]
+    fn auth_plugin_is_read_from_show_create_user() {
+        use Product::{MariaDb, MySql};
+        let cases = [
+            // MySQL 8 and 5.7.
+            (
+                "CREATE USER `a`@`%` IDENTIFIED WITH 'mysql_native_password' AS '*B69027D44F6E5EDC07F1AEAD1477967B16F28227' REQUIRE NONE PASSWORD EXPIRE DEFAULT ACCOUNT UNLOCK",
+                MySql,
+                Auth::NativePassword,
+            ),
+            (
+                "CREATE USER `a`@`%` IDENTIFIED WITH 'caching_sha2_password' AS '$A$005$x\\y''z' REQUIRE NONE PASSWORD EXPIRE DEFAULT ACCOUNT UNLOCK",
+                MySql,
+                Auth::Plugin("caching_sha2_password".into()),
+            ),
+            (
+                "CREATE USER 'a'@'%' IDENTIFIED WITH 'sha256_password' REQUIRE NONE",
+                MySql,
+                Auth::Plugin("sha256_password".into()),
+            ),
+            (
+                "CREATE USER `a`@`%` IDENTIFIED WITH 'caching_sha2_password' AS 'x' AND IDENTIFIED WITH 'authentication_webauthn'",
+                MySql,
+                Auth::Unknown,
+            ),
+            ("CREATE USER `a`@`%`", MySql, Auth::Unknown),
+            // MariaDB, as 10.11 prints them.
+            (
+                "CREATE USER `a`@`%` IDENTIFIED BY PASSWORD '*B69027D44F6E5EDC07F1AEAD1477967B16F28227'",
+                MariaDb,
+                Auth::NativePassword,
+            ),
+            ("CREATE USER `a`@`%`", MariaDb, Auth::NativePassword),
+            (
+                "CREATE USER `a`@`%` IDENTIFIED VIA ed25519 USING 'Gv2JI8Env2fd5YGonZ082tX3UAW+yJYldOlj4R1bfK4' REQUIRE SSL",
+                MariaDb,
+                Auth::Plugin("ed25519".into()),
+            ),
+            (
+                "CREATE USER `a`@`%` IDENTIFIED VIA mysql_native_password USING '*B69027D44F6E5EDC07F1AEAD1477967B16F28227' OR unix_socket",
+                MariaDb,
+                Auth::Unknown,
+            ),
+            // A REQUIRE value that looks like a clause is inside quotes.
+            (
+                "CREATE USER `a`@`%` REQUIRE SUBJECT ' IDENTIFIED VIA x'",
+                MariaDb,
+                Auth::NativePassword,
+            ),
+        ];
+        for (line, product, want) in cases {
+            assert_eq!(auth_of(line, product), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn password_clauses_send_the_hash_where_the_plugin_allows_it() {
+        use Product::{MariaDb, MySql};
+        let hash = "'*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19'";
+        let cases = [
+            (
+                MariaDb,
+                Auth::NativePassword,
+                format!("IDENTIFIED BY PASSWORD {hash}"),
+                false,
+            ),
+            (
+                MySql,
+                Auth::NativePassword,
+                format!("IDENTIFIED WITH mysql_native_password AS {hash}"),
+                false,
+            ),
+            (
+                MySql,
+                Auth::Plugin("caching_sha2_password".into()),
+                "IDENTIFIED WITH 'caching_sha2_password' BY 'password'".into(),
+                true,
+            ),
+            (
+                MariaDb,
+                Auth::Plugin("ed25519".into()),
+                "IDENTIFIED VIA 'ed25519' USING PASSWORD('password')".into(),
+                true,
+            ),
+            (
+                MySql,
+                Auth::Unknown,
+                "IDENTIFIED BY 'password'".into(),
+                true,
+            ),
+            (
+                MariaDb,
+                Auth::Unknown,
+                "IDENTIFIED BY 'password'".into(),
+                true,
+            ),
+        ];
+        for (product, auth, sql, plaintext) in cases {
+            let got = identified(product, &auth, "password");
+            assert_eq!(got.sql, sql, "{product:?} {auth:?}");
+            assert_eq!(got.plaintext, plaintext, "{product:?} {auth:?}");
+            assert!(got.sql.contains(&got.secret), "{}", got.sql);
+            assert_eq!(
+                got.sql.contains("'password'"),
+                plaintext,
+                "only the plaintext forms carry the password: {}",
+                got.sql
+            );
+        }
+        // Quotes and backslashes in a password stay inside its literal.
+        assert_eq!(
+            identified(MySql, &Auth::Unknown, r"a'b\c").sql,
+            r"IDENTIFIED BY 'a''b\\c'"
+        );
+    }
+
+    #[test]
+    fn own_password_statements_by_product_and_plugin() {
+        use Product::{MariaDb, MySql};
+        let hash = "'*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19'";
+        let sqls = |product, auth: Auth| -> Vec<(String, bool)> {
+            own_password(product, &auth, "password")
+                .into_iter()
+                .map(|s| (s.sql, s.plaintext))
+                .collect()
+        };
+        assert_eq!(
+            sqls(MariaDb, Auth::NativePassword),
+            [(format!("SET PASSWORD = {hash}"), false)]
+        );
+        assert_eq!(
+            sqls(MariaDb, Auth::Plugin("ed25519".into())),
+            [("SET PASSWORD = PASSWORD('password')".to_owned(), true)]
+        );
+        assert_eq!(
+            sqls(MySql, Auth::NativePassword),
+            [
+                (
+                    format!(
+                        "ALTER USER CURRENT_USER() IDENTIFIED WITH mysql_native_password AS {hash}"
+                    ),
+                    false
+                ),
+                (
+                    "ALTER USER CURRENT_USER() IDENTIFIED BY 'password'".to_owned(),
+                    true
+                ),
+            ]
+        );
+        for auth in [Auth::Plugin("caching_sha2_password".into()), Auth::Unknown] {
+            assert_eq!(
+                sqls(MySql, auth),
+                [(
+                    "ALTER USER CURRENT_USER() IDENTIFIED BY 'password'".to_owned(),
+                    true
+                )]
+            );
         }
     }
 

@@ -1,7 +1,7 @@
 //! The shipped `bootstrap` binaries, run through a Lambda Runtime API exactly as Lambda runs
-//! them: full rotations, a crash and retry in a fresh process, no secret in their output,
-//! clones that stay exact whatever the server's `sql_mode`, and account errors that say what
-//! to check.
+//! them: full rotations, a crash and retry in a fresh process, no secret in their output or in
+//! the server's general log, clones that stay exact whatever the server's `sql_mode`, and
+//! account errors that say what to check.
 
 use crate::common::*;
 use rotation_mysql::sql;
@@ -156,12 +156,21 @@ async fn a_rotation_makes_only_the_secrets_manager_calls_it_needs() {
     let sm = Sm::from_env();
     let proxy = test_support::proxy::CountingProxy::start(&sm.url);
     let master = master_secret(&sm, &db).await;
-    for (function, budget) in [("mysql-single-user", 12), ("mysql-alternating-users", 13)] {
+    // Per step: DescribeSecret, then what it reads and writes. A `masterarn` costs one read at
+    // createSecret and one at setSecret (the check that the admin is not the rotated user),
+    // and testSecret reads AWSCURRENT to compare it with AWSPENDING.
+    for (function, with_master, budget) in [
+        ("mysql-single-user", false, 13),
+        ("mysql-single-user", true, 15),
+        ("mysql-alternating-users", true, 15),
+    ] {
         let user = unique("calls");
         let pw = unique("Pw-");
         create_user(&db, &user, "%", &pw, &[], false).await;
         let mut value = secret(db.port, &user, &pw);
-        value["masterarn"] = json!(master);
+        if with_master {
+            value["masterarn"] = json!(master);
+        }
         let arn = sm.create("mysql-calls-", &value).await;
         let f = Function::spawn(&function_binary(function), &proxy.url, &[]);
         let token = sm.start_rotation(&arn).await;
@@ -203,7 +212,7 @@ async fn read_canary(port: u16, user: &str, password: &str, db: &str) -> Result<
 }
 
 /// A server of the test's own, for settings that must not reach the tests sharing the
-/// server `cargo xtask test` started (global `sql_mode`).
+/// server `cargo xtask test` started (global `sql_mode`, the general log).
 fn own_server() -> MariaDb {
     MariaDb::start(None).unwrap_or_else(|e| panic!("a MariaDB for this test: {e}"))
 }
@@ -263,6 +272,91 @@ async fn alternating_binary_copies_the_grants_whatever_the_servers_sql_mode() {
         Ok("tweet"),
         "the clone reads what the original reads"
     );
+}
+
+/// MariaDB's general log (and `SHOW PROCESSLIST`) show every statement as sent. Full
+/// single-user and alternating-users rotations, the clone created once and then reset, must
+/// send password hashes only.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_password_reaches_the_general_log() {
+    use mysql_async::prelude::Queryable;
+    let db = own_server();
+    let sm = Sm::from_env();
+    let single = unique("logsu");
+    let single_pw = unique("Pw-");
+    create_user(&db, &single, "%", &single_pw, &[], false).await;
+    let alt = unique("logalt");
+    let alt_pw = unique("Pw-");
+    create_user(&db, &alt, "%", &alt_pw, &["SELECT ON appdb.*"], false).await;
+    let master = master_secret(&sm, &db).await;
+    let single_arn = sm
+        .create("mysql-log-", &secret(db.port, &single, &single_pw))
+        .await;
+    let mut value = secret(db.port, &alt, &alt_pw);
+    value["masterarn"] = json!(master);
+    let alt_arn = sm.create("mysql-log-alt-", &value).await;
+
+    // Logging starts after the setup above, which sent its passwords in plaintext.
+    let mut c = admin(&db).await;
+    let datadir: Option<String> = c
+        .query_first("SELECT @@GLOBAL.datadir")
+        .await
+        .expect("datadir");
+    let log = std::path::Path::new(&datadir.expect("datadir")).join("general-rotation.log");
+    for s in [
+        "SET GLOBAL general_log_file = 'general-rotation.log'",
+        "SET GLOBAL general_log = ON",
+    ] {
+        c.query_drop(s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+
+    let mut passwords = vec![single_pw, alt_pw, db.admin_password.clone()];
+    for (function, arn, rotations) in [
+        ("mysql-single-user", &single_arn, 2),
+        ("mysql-alternating-users", &alt_arn, 2),
+    ] {
+        let f = Function::spawn(&function_binary(function), &sm.url, &[]);
+        for _ in 0..rotations {
+            let token = sm.start_rotation(arn).await;
+            tokio::task::block_in_place(|| f.rotate(arn, &token));
+            passwords.push(password_at(&sm, arn, "AWSCURRENT").await);
+        }
+    }
+    c.query_drop("SET GLOBAL general_log = OFF")
+        .await
+        .expect("general log off");
+    let _ = c.disconnect().await;
+
+    let text = std::fs::read_to_string(&log)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", log.display()));
+    // Not vacuous: the statements that set the passwords are in the log, each with the hash of
+    // the password it set (new clone, reset user, the single user's own change).
+    let has = |parts: &[&str]| text.lines().any(|l| parts.iter().all(|p| l.contains(p)));
+    assert!(
+        has(&["GRANT SELECT ON `appdb`.* TO"]),
+        "the grants were copied:\n{text}"
+    );
+    let new_passwords = &passwords[3..];
+    for (i, pw) in new_passwords.iter().enumerate() {
+        let hash = sql::native_password_hash(pw);
+        let statement = match i {
+            0 | 1 => "SET PASSWORD = '",
+            2 => "CREATE USER ",
+            _ => "ALTER USER ",
+        };
+        assert!(
+            has(&[statement, &hash]),
+            "rotation #{i}: no {statement:?} with the new password's hash in the general log:\n{text}"
+        );
+    }
+    for (i, pw) in passwords.iter().enumerate() {
+        if let Some(line) = text.lines().find(|l| l.contains(pw.as_str())) {
+            panic!(
+                "password #{i} appears in the general log: {}",
+                line.replace(pw.as_str(), "*****")
+            );
+        }
+    }
 }
 
 /// ERROR 1396 ("Operation CREATE USER failed") is not a missing privilege: here privilege rows
