@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod logging;
+pub mod metrics;
 pub mod protocol;
 pub mod runtime;
 pub mod secret;

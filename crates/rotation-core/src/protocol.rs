@@ -78,6 +78,8 @@ impl<E: Engine> Rotator<E> {
             strategy = self.config.strategy.as_str(),
         );
         async {
+            // Said first, so that a step that never ends still leaves a line saying it began.
+            info!("step started");
             let started = Instant::now();
             let result = self.dispatch(event).await;
             let duration_ms = started.elapsed().as_secs_f64() * 1000.0;

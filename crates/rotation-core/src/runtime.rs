@@ -3,14 +3,17 @@
 
 use crate::config::{Config, ConfigError, Strategy};
 use crate::engine::Engine;
+use crate::error::RotationError;
 use crate::event::RotationEvent;
 use crate::logging;
+use crate::metrics::{self, StepOutcome};
 use crate::protocol::Rotator;
 use crate::store::SecretStore;
 use crate::tls::TlsSettings;
 use lambda_runtime::{LambdaEvent, service_fn};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Run a rotation function. `default_exclude` is the engine's `EXCLUDE_CHARACTERS` default;
 /// `make_engine` builds the engine from the TLS settings (and reads its own variables).
@@ -44,9 +47,24 @@ where
         };
         let store = SecretStore::from_env(&config).await;
         let rotator = Arc::new(Rotator::new(engine, store, config));
+        let function: Arc<str> = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+            .unwrap_or_default()
+            .into();
         let handler = service_fn(move |event: LambdaEvent<RotationEvent>| {
             let rotator = Arc::clone(&rotator);
-            async move { rotator.handle(&event.payload).await }
+            let function = Arc::clone(&function);
+            async move {
+                let started = Instant::now();
+                let result = rotator.handle(&event.payload).await;
+                metrics::emit(&StepOutcome {
+                    function: &function,
+                    step: &event.payload.inner.step,
+                    duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+                    error_type: result.as_ref().err().map(RotationError::kind),
+                    request_id: &event.context.request_id,
+                });
+                result
+            }
         });
         lambda_runtime::run(handler)
             .await

@@ -50,9 +50,14 @@ impl Outcome {
     }
 }
 
+/// The X-Ray trace id the emulator sends with every invocation.
+pub const TRACE_ID: &str = "Root=1-00000000-000000000000000000000000;Sampled=0";
+
 #[derive(Default)]
 struct State {
     queue: VecDeque<(String, String)>,
+    /// The request id of every invocation, in order.
+    ids: Vec<String>,
     results: HashMap<String, Outcome>,
     first_poll: Option<Instant>,
     polls: usize,
@@ -119,10 +124,7 @@ fn serve(stream: TcpStream, shared: Arc<Shared>) {
                     "Lambda-Runtime-Invoked-Function-Arn",
                     "arn:aws:lambda:us-east-1:123456789012:function:rotation-test".to_owned(),
                 ),
-                (
-                    "Lambda-Runtime-Trace-Id",
-                    "Root=1-00000000-000000000000000000000000;Sampled=0".to_owned(),
-                ),
+                ("Lambda-Runtime-Trace-Id", TRACE_ID.to_owned()),
             ];
             if !respond(&mut writer, "200 OK", &headers, &event) {
                 return;
@@ -180,6 +182,7 @@ impl RuntimeApi {
     pub fn invoke(&self, event: &Value, timeout: Duration) -> Result<Outcome, String> {
         let id = crate::unique("req-");
         let mut st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.ids.push(id.clone());
         st.queue.push_back((id.clone(), event.to_string()));
         self.shared.changed.notify_all();
         let deadline = Instant::now() + timeout;
@@ -201,6 +204,12 @@ impl RuntimeApi {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
+    }
+
+    /// The request ids of the invocations so far, in order.
+    pub fn request_ids(&self) -> Vec<String> {
+        let st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.ids.clone()
     }
 
     /// Wait until the function first asks for an event; returns when that happened.
@@ -330,6 +339,11 @@ impl Function {
         for s in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
             self.invoke(arn, token, s).expect_ok(s);
         }
+    }
+
+    /// The request ids of the invocations so far, in order.
+    pub fn request_ids(&self) -> Vec<String> {
+        self.api.request_ids()
     }
 
     /// Everything the process printed so far (stdout and stderr).

@@ -54,6 +54,7 @@ mod alternating;
 mod binary;
 mod common;
 mod guards;
+mod logs;
 mod persistence;
 mod single_user;
 mod tls;
