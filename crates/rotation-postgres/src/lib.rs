@@ -12,6 +12,10 @@
 //! `<user>_clone` once, as a member of the original role whose sessions start as that role
 //! (`SET role`), so both users own and use the same objects; the clone copies the original's
 //! connection limit, expiry and per-role settings. Later rotations only change passwords.
+//! Before it creates or changes a role, the admin's rights are checked against the server's
+//! own rules (`check_admin_may`): `CREATEROLE`, and from PostgreSQL 16 the ADMIN option on
+//! the role, so that a rotation the server would stop half-way is refused before it starts,
+//! with the statement that fixes it.
 
 mod connect;
 pub mod sql;
@@ -141,6 +145,41 @@ async fn is_member(s: &Session, member: &str, of: &str) -> Result<bool, EngineEr
     Ok(row.get(0))
 }
 
+/// Refuse, before anything changes, a `change` to `role` that the server would refuse the
+/// session's user (the admin): it needs `CREATEROLE` (or superuser) on every version and, from
+/// PostgreSQL 16, the ADMIN option on `role`, which a `CREATEROLE` user gets by itself only for
+/// the roles it creates. The server would roll the transaction back anyway; checking first
+/// turns "permission denied" (or, for an ADMIN option reached through a membership without
+/// INHERIT, an internal "no possible grantors") into the statement an operator runs. It only
+/// reads catalogs, so a preflight check can call it too.
+async fn check_admin_may(
+    s: &Session,
+    version_num: u32,
+    role: &str,
+    change: sql::RoleChange,
+) -> Result<(), EngineError> {
+    let row = s
+        .client()
+        .query_one(sql::ADMIN_RIGHTS_QUERY, &[&role])
+        .await
+        .map_err(|e| s.error(&e))?;
+    let admin: String = row.get(0);
+    let createrole: bool = row.get(1);
+    let admin_option: bool = match change {
+        sql::RoleChange::GrantMembership => row.get(2),
+        sql::RoleChange::ChangePassword => row.get(3),
+    };
+    // Before 16, CREATEROLE alone lets a user grant and alter every role but superusers.
+    let lacks_admin_option = version_num >= sql::ADMIN_OPTION_VERSION && !admin_option;
+    match sql::admin_rights_problem(&admin, role, change, !createrole, lacks_admin_option) {
+        None => Ok(()),
+        Some(detail) => Err(EngineError::Permission {
+            user: admin,
+            detail,
+        }),
+    }
+}
+
 /// Create the clone of `base`: login attributes, membership, `SET role`, per-role settings.
 async fn create_clone(
     s: &Session,
@@ -252,6 +291,8 @@ impl Engine for PostgreSql {
                 )));
             };
             if role(&s, target).await?.is_some() {
+                check_admin_may(&s, server.version_num, target, sql::RoleChange::ChangePassword)
+                    .await?;
                 s.exec_secret(&sql::alter_password(target, &verifier), &verifier).await?;
                 if target == clone && !is_member(&s, &clone, &base).await? {
                     warn!(
@@ -261,6 +302,8 @@ impl Engine for PostgreSql {
                     );
                 }
             } else {
+                check_admin_may(&s, server.version_num, &base, sql::RoleChange::GrantMembership)
+                    .await?;
                 create_clone(&s, &base, &base_row, &clone, &verifier, &server).await?;
             }
             s.exec("COMMIT").await

@@ -19,6 +19,10 @@ pub const MEMBERSHIP_OPTIONS_VERSION: u32 = 160_000;
 /// The first version that understands SCRAM verifiers.
 pub const SCRAM_VERSION: u32 = 100_000;
 
+/// The first version where a `CREATEROLE` user may grant membership in a role, or change its
+/// password, only if it holds the ADMIN option on that role.
+pub const ADMIN_OPTION_VERSION: u32 = 160_000;
+
 /// A quoted identifier.
 pub fn ident(name: &str) -> String {
     escape::escape_identifier(name)
@@ -107,6 +111,92 @@ pub fn grant_membership(base: &str, clone: &str, version_num: u32) -> String {
         ""
     };
     format!("GRANT {} TO {}{options}", ident(base), ident(clone))
+}
+
+/// What the admin is about to do to a role. From PostgreSQL 16 both need the ADMIN option on
+/// the role, but the server looks for it along different paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleChange {
+    /// `GRANT role TO clone`, right after `CREATE ROLE clone`. The server picks as grantor the
+    /// admin or a role whose privileges it inherits, so only an ADMIN option held that way
+    /// counts; one reached through a membership without INHERIT fails with "no possible
+    /// grantors", although `pg_has_role` reports it.
+    GrantMembership,
+    /// `ALTER ROLE role PASSWORD …`: an ADMIN option reached through any membership counts,
+    /// as `pg_has_role(…, 'MEMBER WITH ADMIN OPTION')` reports it.
+    ChangePassword,
+}
+
+/// One row about the session's user and `$1`, the role it is about to change: the user's
+/// name; whether it may create and alter roles (`CREATEROLE` or superuser); whether it holds
+/// the ADMIN option on `$1` as [`RoleChange::GrantMembership`] needs it; and as
+/// [`RoleChange::ChangePassword`] needs it. It reads catalogs only, and every version since 9
+/// answers it; only from [`ADMIN_OPTION_VERSION`] do the last two matter.
+pub const ADMIN_RIGHTS_QUERY: &str = "SELECT r.rolname::text, r.rolsuper OR r.rolcreaterole, \
+     r.rolsuper OR EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m \
+       WHERE m.roleid = t.oid AND m.admin_option AND pg_catalog.pg_has_role(m.member, 'USAGE')), \
+     pg_catalog.pg_has_role(t.oid, 'MEMBER WITH ADMIN OPTION') \
+     FROM pg_catalog.pg_roles r, pg_catalog.pg_roles t \
+     WHERE r.rolname = current_user AND t.rolname = $1";
+
+/// What the admin lacks for `change` to `role`, as the text of a permission error that names
+/// the statements granting it; `None` when it lacks nothing.
+pub fn admin_rights_problem(
+    admin: &str,
+    role: &str,
+    change: RoleChange,
+    lacks_createrole: bool,
+    lacks_admin_option: bool,
+) -> Option<String> {
+    let mut needs = Vec::new();
+    let mut statements = Vec::new();
+    if lacks_createrole {
+        needs.push("CREATEROLE".to_owned());
+        statements.push(format!("ALTER ROLE {} CREATEROLE", ident(admin)));
+    }
+    if lacks_admin_option {
+        let path = match change {
+            RoleChange::GrantMembership => {
+                ", held by itself or by a role whose privileges it inherits"
+            }
+            RoleChange::ChangePassword => "",
+        };
+        needs.push(format!(
+            "the ADMIN option on '{role}' (from PostgreSQL 16{path}), which a CREATEROLE user gets by itself only for the roles it creates"
+        ));
+        // Without INHERIT and SET, as PostgreSQL grants it to a role's creator: the admin may
+        // then manage the role without acting as it.
+        statements.push(format!(
+            "GRANT {} TO {} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE",
+            ident(role),
+            ident(admin)
+        ));
+    }
+    if needs.is_empty() {
+        return None;
+    }
+    let (what, outcome) = match change {
+        RoleChange::GrantMembership => (
+            format!("to create the clone of '{role}' as a member of it"),
+            "Nothing was created",
+        ),
+        RoleChange::ChangePassword => (
+            format!("to change the password of '{role}'"),
+            "Nothing was changed",
+        ),
+    };
+    let who = if lacks_createrole {
+        "As a superuser".to_owned()
+    } else {
+        format!(
+            "As a superuser, or as a role with the ADMIN option on '{role}' such as its creator"
+        )
+    };
+    Some(format!(
+        "{what}, the admin needs {}. {outcome}. {who}, run: {}; then rotate the secret again",
+        needs.join(" and "),
+        statements.join("; ")
+    ))
 }
 
 /// Every session of the clone starts as the original role, so what it creates belongs to
@@ -273,6 +363,41 @@ mod tests {
         assert_eq!(
             grant_membership("app", "app_clone", 180_001),
             "GRANT \"app\" TO \"app_clone\" WITH INHERIT TRUE, SET TRUE"
+        );
+    }
+
+    #[test]
+    fn admin_rights_problems_name_the_statements_that_fix_them() {
+        use RoleChange::*;
+        assert_eq!(
+            admin_rights_problem("adm", "app", GrantMembership, false, false),
+            None
+        );
+        let msg = admin_rights_problem("adm", "o'ne\"x", GrantMembership, false, true)
+            .expect("lacks the option");
+        assert!(
+            msg.contains(
+                "run: GRANT \"o'ne\"\"x\" TO \"adm\" WITH ADMIN OPTION, INHERIT FALSE, SET FALSE; then"
+            ) && msg.contains("Nothing was created")
+                && msg.contains("such as its creator")
+                && msg.contains("inherits"),
+            "{msg}"
+        );
+        let msg = admin_rights_problem("adm", "app_clone", ChangePassword, true, true)
+            .expect("lacks both");
+        assert!(
+            msg.contains("run: ALTER ROLE \"adm\" CREATEROLE; GRANT \"app_clone\" TO \"adm\"")
+                && msg.contains("the password of 'app_clone'")
+                && msg.contains("Nothing was changed")
+                && msg.contains("As a superuser, run")
+                && !msg.contains("inherits"),
+            "{msg}"
+        );
+        let msg = admin_rights_problem("adm", "app", GrantMembership, true, false)
+            .expect("lacks CREATEROLE");
+        assert!(
+            msg.contains("needs CREATEROLE.") && !msg.contains("GRANT"),
+            "{msg}"
         );
     }
 

@@ -104,6 +104,30 @@ pub async fn is_member(db: &Postgres, member: &str, role: &str) -> bool {
     .get(0)
 }
 
+/// The server's `server_version_num` (e.g. 150020, 160002, 180006), for tests that assert
+/// what each version does.
+pub async fn version_num(db: &Postgres) -> u32 {
+    let c = admin(db).await;
+    let v: String = c
+        .query_one("SELECT current_setting('server_version_num')", &[])
+        .await
+        .expect("server_version_num")
+        .get(0);
+    v.parse()
+        .unwrap_or_else(|e| panic!("server_version_num {v:?}: {e}"))
+}
+
+/// A superuser connection to a server started by the test (only those have the password).
+pub async fn superuser(server: &Postgres) -> Client {
+    let password = server
+        .superuser_password
+        .as_deref()
+        .expect("a server started by the test, which knows the superuser's password");
+    connect(server.port, "postgres", password, "postgres")
+        .await
+        .unwrap_or_else(|e| panic!("superuser connection: {e}"))
+}
+
 /// A secret in the templates' format (no `dbname`: the default `postgres` applies).
 pub fn secret(port: u16, user: &str, password: &str) -> Value {
     json!({
