@@ -1,13 +1,14 @@
 //! What the server sees: with `log_statement = 'all'` the log holds verifiers and never a
 //! password; a server set to MD5 gets MD5 hashes when the secret accepts plaintext
-//! (`"ssl": false`), and no login at all over plaintext with `ssl` absent.
+//! (`"ssl": false`), and no login at all over plaintext with `ssl` absent. And which server it
+//! is: the build this run asked for, so that a version matrix cannot pass on the wrong one.
 
 use crate::common::*;
 use rotation_core::Strategy::{AlternatingUsers, SingleUser};
 use serde_json::{Value, json};
 use test_support::lambda::Function;
 use test_support::moto::Moto;
-use test_support::postgres::{Options, Postgres};
+use test_support::postgres::{BIN_VAR, Options, Postgres};
 use test_support::secrets::{Sm, rotate, step};
 use test_support::{function_binary, unique};
 
@@ -203,4 +204,53 @@ async fn md5_servers_get_md5_hashes_and_a_warning() {
     )
     .await
     .expect("new password");
+}
+
+/// `server_version_num` of the build in `bin`, from `postgres --version`
+/// ("postgres (PostgreSQL) 16.2", "… 15.20 (Debian …)").
+fn build_version_num(bin: &std::path::Path) -> u32 {
+    let postgres = bin.join("postgres");
+    let out = std::process::Command::new(&postgres)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", postgres.display()));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let version = text
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_else(|| panic!("{}: {text}", postgres.display()));
+    let mut parts = version.split('.').map(|p| p.parse::<u32>());
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => major * 10_000 + minor,
+        _ => panic!("{}: {text}", postgres.display()),
+    }
+}
+
+#[tokio::test]
+async fn the_servers_are_the_build_this_run_asked_for() {
+    // The version-aware tests pass on every version, so a matrix pass that started another
+    // build than it names would pass unnoticed; this one would fail.
+    let shared = version_num(&db()).await;
+    let owned = Postgres::start_with(Options::default()).expect("a server");
+    assert_eq!(
+        version_num(&owned).await,
+        shared,
+        "the servers tests start are the build of the shared one"
+    );
+    match std::env::var_os(BIN_VAR) {
+        Some(bin) => assert_eq!(
+            shared,
+            build_version_num(std::path::Path::new(&bin)),
+            "{BIN_VAR}={}",
+            bin.to_string_lossy()
+        ),
+        // Debian's build (PostgreSQL 15 on Debian 12), which the TLS tests also need.
+        None => {
+            let debian: Vec<u32> = std::fs::read_dir("/usr/lib/postgresql")
+                .expect("Debian's PostgreSQL in /usr/lib/postgresql")
+                .map(|d| build_version_num(&d.expect("entry").path().join("bin")))
+                .collect();
+            assert!(debian.contains(&shared), "{shared} is not in {debian:?}");
+        }
+    }
 }
