@@ -259,6 +259,10 @@ pub mod cond {
     pub const PERMISSIONS_BOUNDARY: &str = "HasPermissionsBoundary";
     /// `usernameCharacterLimit` is set.
     pub const USERNAME_LIMIT: &str = "HasUsernameCharacterLimit";
+    /// `layerArns` is set.
+    pub const LAYERS: &str = "HasLayers";
+    /// `caBundlePath` is set.
+    pub const CA_BUNDLE: &str = "HasCaBundle";
 }
 
 /// The ARN of the function, built from `functionName` so that the role's policy can name it
@@ -422,6 +426,37 @@ fn parameters(f: Function, artifacts: &Artifacts) -> Map<String, Value> {
         }),
     );
     add(
+        "trustRdsCa",
+        json!({
+            "Type": "String",
+            "Default": "true",
+            "AllowedValues": ["true", "false"],
+            "Description": "true: trust AWS's Amazon RDS and Aurora certificate authorities, \
+                which the function embeds, on top of the system roots and caBundlePath; \
+                false: only the system roots and caBundlePath.",
+        }),
+    );
+    add(
+        "caBundlePath",
+        json!({
+            "Type": "String",
+            "Default": "",
+            "AllowedPattern": "(/.+)?",
+            "ConstraintDescription": "Empty, or an absolute path.",
+            "Description": "Absolute path of a PEM file of extra CA certificates to trust, \
+                e.g. /opt/ca-bundle.pem from a layer in layerArns. Empty: none.",
+        }),
+    );
+    add(
+        "layerArns",
+        json!({
+            "Type": "CommaDelimitedList",
+            "Default": "",
+            "Description": "Lambda layer version ARNs to add to the function, comma \
+                separated, e.g. a layer that ships a CA bundle under /opt. Empty: no layers.",
+        }),
+    );
+    add(
         "logLevel",
         json!({
             "Type": "String",
@@ -506,6 +541,11 @@ fn conditions(f: Function) -> Map<String, Value> {
             not_empty(r("usernameCharacterLimit")),
         );
     }
+    c.insert(
+        cond::LAYERS.into(),
+        not_empty(json!({ "Fn::Join": ["", r("layerArns")] })),
+    );
+    c.insert(cond::CA_BUNDLE.into(), not_empty(r("caBundlePath")));
     c
 }
 
@@ -613,6 +653,8 @@ fn environment(f: Function) -> Value {
     vars.insert("EXCLUDE_CHARACTERS".into(), r("excludeCharacters"));
     vars.insert("PASSWORD_LENGTH".into(), r("passwordLength"));
     vars.insert("TLS_MODE".into(), r("tlsMode"));
+    vars.insert("TRUST_RDS_CA".into(), r("trustRdsCa"));
+    vars.insert("CA_BUNDLE".into(), when(cond::CA_BUNDLE, r("caBundlePath")));
     vars.insert("LOG_LEVEL".into(), r("logLevel"));
     if f.engine == Engine::Redis {
         vars.insert("PREVIOUS_PASSWORD".into(), r("previousPassword"));
@@ -693,6 +735,9 @@ pub fn template(f: Function, artifacts: &Artifacts) -> Value {
                     "Timeout": r("timeout"),
                     "Role": { "Fn::GetAtt": [ROLE_ID, "Arn"] },
                     "Environment": environment(f),
+                    // A layer is how a private CA bundle reaches the function without a
+                    // rebuild: its files appear under /opt.
+                    "Layers": when(cond::LAYERS, r("layerArns")),
                     "VpcConfig": {
                         "Fn::If": [
                             cond::VPC,
@@ -1063,6 +1108,9 @@ mod tests {
             "permissionsBoundary",
             "passwordLength",
             "tlsMode",
+            "trustRdsCa",
+            "caBundlePath",
+            "layerArns",
             "logLevel",
             "timeout",
             "memorySize",
@@ -1074,6 +1122,8 @@ mod tests {
                 "EXCLUDE_CHARACTERS",
                 "PASSWORD_LENGTH",
                 "TLS_MODE",
+                "TRUST_RDS_CA",
+                "CA_BUNDLE",
                 "LOG_LEVEL",
             ]);
             if f.master_secret() != MasterSecret::None {
@@ -1121,6 +1171,46 @@ mod tests {
             assert_eq!(params["passwordLength"]["Default"], 32);
             assert_eq!(params["timeout"]["Default"], 30);
             assert_eq!(params["memorySize"]["Default"], 128);
+        }
+    }
+
+    #[test]
+    fn private_cas_through_layers_and_ca_bundle_path() {
+        for (f, t) in all_templates() {
+            let params = &t["Parameters"];
+            assert_eq!(params["layerArns"]["Type"], "CommaDelimitedList");
+            assert_eq!(params["layerArns"]["Default"], "");
+            assert_eq!(params["caBundlePath"]["Type"], "String");
+            assert_eq!(params["caBundlePath"]["Default"], "");
+            assert_eq!(params["trustRdsCa"]["Default"], "true");
+            assert_eq!(
+                params["trustRdsCa"]["AllowedValues"],
+                json!(["true", "false"])
+            );
+            // Empty parameters leave no trace: no Layers property, no CA_BUNDLE variable.
+            let fun = &resource(&t, &f.logical_id())["Properties"];
+            assert_eq!(
+                fun["Layers"],
+                when(cond::LAYERS, r("layerArns")),
+                "{}",
+                f.name
+            );
+            assert_eq!(
+                t["Conditions"][cond::LAYERS],
+                not_empty(json!({ "Fn::Join": ["", r("layerArns")] }))
+            );
+            let vars = &fun["Environment"]["Variables"];
+            assert_eq!(vars["CA_BUNDLE"], when(cond::CA_BUNDLE, r("caBundlePath")));
+            assert_eq!(
+                t["Conditions"][cond::CA_BUNDLE],
+                not_empty(r("caBundlePath"))
+            );
+            assert_eq!(vars["TRUST_RDS_CA"], r("trustRdsCa"));
+            assert_eq!(params["caBundlePath"]["AllowedPattern"], "(/.+)?");
+            let description = params["caBundlePath"]["Description"]
+                .as_str()
+                .expect("text");
+            assert!(description.contains("/opt/ca-bundle.pem"));
         }
     }
 
