@@ -216,13 +216,14 @@ async fn master_secret_must_exist_and_name_the_same_host() {
     value["masterarn"] = json!(master);
     let arn = sm.create("mysql-otherhost-", &value).await;
     let token = sm.start_rotation(&arn).await;
-    step(&r, &arn, &token, "createSecret")
-        .await
-        .expect("create");
-    let err = step(&r, &arn, &token, "setSecret")
+    // createSecret reads the admin secret (to check it is not the rotated user), so the
+    // mismatch is found before anything is stored.
+    let err = step(&r, &arn, &token, "createSecret")
         .await
         .expect_err("other host");
+    assert_eq!(err.kind(), "BadSecret", "{err}");
     assert!(err.to_string().contains("same database"), "{err}");
+    assert!(sm.value(&arn, "AWSPENDING", Some(&token)).await.is_none());
     assert!(!user_exists(&db, &format!("{user}_clone")).await);
 
     // A full master secret in the templates' format works too.
@@ -332,7 +333,11 @@ async fn database_down_at_create_is_a_network_error() {
     let sm = Sm::from_env();
     let port = test_support::net::free_port();
     let mut value = secret(port, "app", "Pw-1");
-    value["masterarn"] = json!("arn:aws:secretsmanager:us-east-1:123456789012:secret:nope");
+    // An admin secret that exists (createSecret reads it), RDS-style: credentials only.
+    let master = sm
+        .create("master-", &json!({"username": "admin", "password": "Adm-pw-1"}))
+        .await;
+    value["masterarn"] = json!(master);
     let arn = sm.create("mysql-alt-down-", &value).await;
     let r = rotator(&sm, AlternatingUsers, &[("CONNECT_TIMEOUT_SECONDS", "2")]);
     let token = sm.start_rotation(&arn).await;

@@ -2,6 +2,7 @@
 //! started by `cargo xtask test`. Most scenarios run the protocol in-process; `binary` runs the
 //! shipped `bootstrap` through a Lambda Runtime API.
 
+mod admin;
 mod alternating;
 mod binary;
 mod common;
