@@ -384,10 +384,9 @@ impl<E: Engine> Rotator<E> {
     }
 
     /// Load the `masterarn` admin, when the secret names one, and check that it is not the
-    /// account this rotation changes. An engine that uses the admin needs it, so any failure
-    /// to read it is an error. An engine that does not (single user on MySQL or PostgreSQL)
-    /// checks what it can read, and only warns when it cannot read it: such a rotation never
-    /// needed the admin secret, and its role may not be allowed to read it.
+    /// account this rotation changes. Even an engine that never uses the admin (single user
+    /// on MySQL or PostgreSQL) must read it: an admin secret it cannot read might name the
+    /// very user it is about to reset, so a failure to read it stops the step.
     async fn admin_for_check(
         &self,
         cx: &Cx<'_>,
@@ -396,19 +395,9 @@ impl<E: Engine> Rotator<E> {
         let Some(masterarn) = current.masterarn.as_deref() else {
             return Ok(None);
         };
-        let needed = self.config.strategy == Strategy::AlternatingUsers
-            || self.engine.single_user_uses_admin();
-        match self.admin(cx, current, masterarn).await {
-            Ok(admin) => {
-                self.check_not_admin(cx, current, &admin, masterarn)?;
-                Ok(Some(admin))
-            }
-            Err(e) if needed => Err(e),
-            Err(e) => {
-                warn!(error = %e, "cannot read the masterarn secret to check that it is not the rotated user; single-user rotation does not need it");
-                Ok(None)
-            }
-        }
+        let admin = self.admin(cx, current, masterarn).await?;
+        self.check_not_admin(cx, current, &admin, masterarn)?;
+        Ok(Some(admin))
     }
 
     /// setSecret, single user: the user's password becomes AWSPENDING's.
@@ -502,11 +491,11 @@ impl<E: Engine> Rotator<E> {
         let Some(previous) = self.load(cx, AWSPREVIOUS, None).await? else {
             return Ok(None);
         };
-        if previous.username != current.username
-            || !previous.host.eq_ignore_ascii_case(&current.host)
-            || previous.port != current.port
-        {
-            warn!("AWSPREVIOUS names another account; not using it");
+        // The same account, reached the same way: AWSPREVIOUS may differ only in the password,
+        // or an older `"ssl": false` (say) would decide how this step connects.
+        let changed = previous.differing_keys(current, &["password"]);
+        if !changed.is_empty() {
+            warn!(keys = ?changed, "AWSPREVIOUS differs from AWSCURRENT in more than the password; not using it");
             return Ok(None);
         }
         match self.engine.check_login(&previous).await {

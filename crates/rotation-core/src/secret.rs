@@ -45,6 +45,11 @@ pub enum SecretFormatError {
     /// JSON, but not an object.
     #[error("the secret value must be a JSON object, found {0}")]
     NotObject(&'static str),
+    /// A key appears twice, which parsers read differently.
+    #[error(
+        "the secret has the key '{0}' more than once; JSON parsers disagree on which value counts, so keep only one"
+    )]
+    DuplicateKey(String),
     /// A required key is absent.
     #[error("the secret has no '{0}' key; add it")]
     Missing(&'static str),
@@ -116,12 +121,12 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// A JSON object's members with their values' text kept verbatim. A key given twice keeps its
-/// first place and its last value, as the parsed map does.
+/// A JSON object's members with their values' text kept verbatim, in their order.
 #[derive(Clone, Default)]
 struct Entries(Vec<(String, Box<RawValue>)>);
 
 impl Entries {
+    /// Replace a member's value in place, or add the member at the end.
     fn set(&mut self, key: &str, value: Box<RawValue>) {
         match self.0.iter_mut().find(|(k, _)| k == key) {
             Some(entry) => entry.1 = value,
@@ -162,7 +167,12 @@ impl<'de> Deserialize<'de> for Entries {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
                 let mut entries = Entries::default();
                 while let Some((key, value)) = map.next_entry::<String, Box<RawValue>>()? {
-                    entries.set(&key, value);
+                    // Parsers disagree on which of two values wins, so a version could read
+                    // one way here and another way in an application.
+                    if entries.0.iter().any(|(k, _)| *k == key) {
+                        return Err(serde::de::Error::custom(format!("{DUPLICATE_MARK}{key}")));
+                    }
+                    entries.0.push((key, value));
                 }
                 Ok(entries)
             }
@@ -170,6 +180,10 @@ impl<'de> Deserialize<'de> for Entries {
         deserializer.deserialize_map(Members)
     }
 }
+
+/// How the member parser marks a key given twice (a key's name is not secret, its values are
+/// never shown).
+const DUPLICATE_MARK: &str = "duplicate key: ";
 
 fn parse_object(json: &SecretString) -> Result<(Map<String, Value>, Entries), SecretFormatError> {
     // serde_json's syntax errors carry a line and column, never input text.
@@ -179,7 +193,20 @@ fn parse_object(json: &SecretString) -> Result<(Map<String, Value>, Entries), Se
     let value: Value = serde_json::from_str(json.expose_secret()).map_err(syntax)?;
     match value {
         Value::Object(map) => {
-            let text = serde_json::from_str(json.expose_secret()).map_err(syntax)?;
+            let text = serde_json::from_str(json.expose_secret()).map_err(|e| {
+                // The custom message comes first, then serde_json's " at line … column …".
+                let message = e.to_string();
+                match message.strip_prefix(DUPLICATE_MARK) {
+                    Some(rest) => SecretFormatError::DuplicateKey(
+                        rest.rsplit_once(" at line ")
+                            .map_or(rest, |(key, _)| key)
+                            .chars()
+                            .take(60)
+                            .collect(),
+                    ),
+                    None => syntax(e),
+                }
+            })?;
             Ok((map, text))
         }
         other => Err(SecretFormatError::NotObject(type_name(&other))),
@@ -512,6 +539,10 @@ mod tests {
             (
                 r#"{"engine":"mysql","host":"h","username":"u","password":12345}"#,
                 "must be a string",
+            ),
+            (
+                r#"{"engine":"mysql","host":"evil","username":"u","password":"12345","host":"h"}"#,
+                "the key 'host' more than once",
             ),
         ];
         for (json, expected) in cases {

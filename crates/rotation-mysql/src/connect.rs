@@ -15,6 +15,9 @@ pub struct Session {
     endpoint: String,
     user: String,
     version: String,
+    /// The secret left TLS to the server (`ssl` absent) and the server offered none: the
+    /// connection is plaintext without the secret's owner having said it may be.
+    fell_back: bool,
 }
 
 fn is_tls_failure(e: &std::io::Error) -> bool {
@@ -107,6 +110,7 @@ impl Session {
                 .map_err(|_| None)?
                 .map_err(Some)
         };
+        let mut fell_back = false;
         let result = match tls.mode_for(creds.ssl) {
             SslMode::Disable => connect(base).await,
             SslMode::Require => connect(base.ssl_opts(ssl)).await,
@@ -115,6 +119,7 @@ impl Session {
                 // failed verification stays an error.
                 Err(Some(mysql_async::Error::Driver(DriverError::NoClientSslFlagFromServer))) => {
                     warn!(endpoint = %endpoint, "the server offers no TLS; connecting without it. Set \"ssl\": true in the secret to refuse plaintext");
+                    fell_back = true;
                     connect(base).await
                 }
                 other => other,
@@ -132,6 +137,7 @@ impl Session {
             endpoint,
             user: creds.username.clone(),
             version: String::new(),
+            fell_back,
         };
         let version: Option<String> = session
             .conn
@@ -204,11 +210,12 @@ impl Session {
     pub async fn own_auth(&mut self) -> Result<Auth, EngineError> {
         match self
             .conn
-            .query_first::<String, _>("SHOW CREATE USER CURRENT_USER()")
+            .query_first::<Option<Vec<u8>>, _>("SHOW CREATE USER CURRENT_USER()")
             .await
         {
             Ok(line) => Ok(line
-                .map(|l| sql::auth_of(&l, self.product()))
+                .flatten()
+                .map(|l| sql::auth_of(&text(l), self.product()))
                 .unwrap_or(Auth::Unknown)),
             // Its text names the account, never a password; the code is enough here.
             Err(mysql_async::Error::Server(e)) => {
@@ -224,20 +231,22 @@ impl Session {
 
     /// Run a statement that returns rows of one text column.
     pub async fn show(&mut self, statement: &str, user: &str) -> Result<Vec<String>, EngineError> {
-        self.conn
+        let rows: Vec<Option<Vec<u8>>> = self
+            .conn
             .query(statement)
             .await
-            .map_err(|e| self.err(e, user))
+            .map_err(|e| self.err(e, user))?;
+        Ok(rows.into_iter().flatten().map(text).collect())
     }
 
     /// Run a statement that returns one row of one text column (empty text for no row).
     pub async fn show_one(&mut self, statement: &str, user: &str) -> Result<String, EngineError> {
-        let row: Option<String> = self
+        let row: Option<Option<Vec<u8>>> = self
             .conn
             .query_first(statement)
             .await
             .map_err(|e| self.err(e, user))?;
-        Ok(row.unwrap_or_default())
+        Ok(row.flatten().map(text).unwrap_or_default())
     }
 
     /// Run a statement without a password in it.
@@ -246,6 +255,13 @@ impl Session {
             .query_drop(statement)
             .await
             .map_err(|e| self.err(e, user))
+    }
+
+    /// Refuse to send the new password itself over a connection that fell back to plaintext:
+    /// anyone on the network path would read it. (A `mysql_native_password` hash may go: like
+    /// a SCRAM verifier, it logs in only together with a captured login.)
+    pub fn check_may_send(&self, plaintext_password: bool) -> Result<(), EngineError> {
+        may_send(self.fell_back, plaintext_password, &self.endpoint)
     }
 
     /// Run a statement that holds a password or hash literal: a server error keeps its code
@@ -280,9 +296,38 @@ impl Session {
     }
 }
 
+/// A column read as bytes, as text. Read as bytes because the driver panics, quoting the whole
+/// row, on a value that does not convert, and a `SHOW CREATE USER` line holds a password hash
+/// that need not be UTF-8 (MySQL 8's `caching_sha2_password` salt).
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Whether a statement may go: the new password itself never crosses a connection that fell
+/// back to plaintext on its own (see [`Session::check_may_send`]).
+fn may_send(fell_back: bool, plaintext_password: bool, endpoint: &str) -> Result<(), EngineError> {
+    if fell_back && plaintext_password {
+        return Err(EngineError::Tls {
+            endpoint: endpoint.to_owned(),
+            detail: "the server offers no TLS, and this account's authentication plugin takes the new password itself, not a hash, so it would cross the network in clear. Nothing was changed. Enable TLS on the server (and set \"ssl\": true in the secret), or move the account to mysql_native_password, or set \"ssl\": false in the secret to accept a plaintext connection knowingly".into(),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_plaintext_password_over_a_connection_that_fell_back() {
+        let refused = may_send(true, true, "db:3306").expect_err("refused");
+        assert_eq!(refused.kind(), "TlsError");
+        assert!(refused.to_string().contains("\"ssl\": false"), "{refused}");
+        // A hash may go, and anything may when the secret chose plaintext or TLS was used.
+        assert!(may_send(true, false, "db:3306").is_ok());
+        assert!(may_send(false, true, "db:3306").is_ok());
+    }
 
     fn server(code: u16, message: &str) -> mysql_async::Error {
         mysql_async::Error::Server(mysql_async::ServerError {

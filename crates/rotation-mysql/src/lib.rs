@@ -126,6 +126,7 @@ impl Engine for MySql {
                         "the server refused to take the password's hash from the user itself; sending the password as text. Grant the user CREATE USER (or UPDATE on the mysql schema) to keep it out of the server's logs"
                     );
                 }
+                s.check_may_send(statement.plaintext)?;
                 match s
                     .exec_secret(&statement.sql, &statement.secret, user)
                     .await
@@ -181,6 +182,7 @@ impl Engine for MySql {
             // statement that sets the new password also locks, so that password never opens an
             // unverified copy.
             let verb = if exists { "ALTER" } else { "CREATE" };
+            admin.check_may_send(password.plaintext)?;
             admin
                 .exec_secret(
                     &format!(

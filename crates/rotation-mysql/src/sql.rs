@@ -339,11 +339,13 @@ fn find_keyword(sql: &str, word: &str, from: usize) -> Option<usize> {
             Some(_) => {}
             None if b == b'\'' || b == b'"' || b == b'`' => quote = Some(b),
             None => {
-                let rest = &sql[i..];
+                // Bytes, not `str` slices: `i` may fall inside a multi-byte character, and a
+                // panic here would quote the line, password hash included.
+                let rest = &bytes[i..];
                 if rest.len() >= word.len() + 2
-                    && rest.as_bytes()[0] == b' '
-                    && rest[1..=word.len()].eq_ignore_ascii_case(word)
-                    && matches!(rest.as_bytes().get(word.len() + 1), Some(b' ') | None)
+                    && rest[0] == b' '
+                    && rest[1..=word.len()].eq_ignore_ascii_case(word.as_bytes())
+                    && matches!(rest.get(word.len() + 1), Some(b' ') | None)
                 {
                     return Some(i);
                 }
@@ -891,6 +893,19 @@ mod tests {
         )
         .expect_err("empty");
         assert!(err.to_string().contains("nothing to compare"), "{err}");
+    }
+
+    #[test]
+    fn keywords_are_found_past_multi_byte_characters() {
+        let line = "CREATE USER `ü` REQUIRE SSL ACCOUNT LOCK COMMENT 'é'";
+        for from in 0..line.len() {
+            let _ = find_keyword(line, "ACCOUNT", from);
+        }
+        assert_eq!(require_clause(line), "REQUIRE SSL");
+        assert_eq!(
+            require_clause("CREATE USER x€ REQUIRE X509 ACCOUNT€ LOCK"),
+            "REQUIRE X509 ACCOUNT€ LOCK"
+        );
     }
 
     #[test]

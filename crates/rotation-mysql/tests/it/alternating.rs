@@ -335,7 +335,10 @@ async fn database_down_at_create_is_a_network_error() {
     let mut value = secret(port, "app", "Pw-1");
     // An admin secret that exists (createSecret reads it), RDS-style: credentials only.
     let master = sm
-        .create("master-", &json!({"username": "admin", "password": "Adm-pw-1"}))
+        .create(
+            "master-",
+            &json!({"username": "admin", "password": "Adm-pw-1"}),
+        )
         .await;
     value["masterarn"] = json!(master);
     let arn = sm.create("mysql-alt-down-", &value).await;

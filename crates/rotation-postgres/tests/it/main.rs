@@ -5,6 +5,7 @@
 //! `plaintext` puts a fake server, an active attacker's stand-in, where the database should be.
 //! `role_rules` asserts, per server version, what the admin needs (PostgreSQL 16's ADMIN option).
 
+mod admin;
 mod alternating;
 mod binary;
 mod common;
