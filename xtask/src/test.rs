@@ -486,7 +486,11 @@ pub fn run_cli(args: &[String]) -> Result<()> {
         check_reproducible()?;
         unpack(&artifacts)?
     } else {
-        root.join("target").join("test-bin")
+        // `--no-dist` runs the last unpacked binaries, or those of a folder given in
+        // ROTATION_TEST_BIN_DIR (say, an older build, to see a regression test fail on it).
+        std::env::var_os("ROTATION_TEST_BIN_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target").join("test-bin"))
     };
     let panic_probe = dist::release_dir(Arch::X86_64)
         .join("examples")
