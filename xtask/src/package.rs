@@ -5,7 +5,8 @@
 //! - `target/deploy/<function>/template.yaml`: the packaged templates, pointing at the zips
 //!   of one architecture, on disk or in S3.
 //!
-//! [`lint`] checks both with cfn-lint, and checks that the committed files are up to date.
+//! [`lint`] checks both with cfn-lint, and checks that the committed files are up to date;
+//! `cargo xtask test` runs it, and `cargo xtask package --lint` runs it alone.
 
 mod template;
 mod yaml;
@@ -19,13 +20,15 @@ use template::{Arch, Artifacts, FUNCTIONS, Function};
 use crate::tools;
 
 const USAGE: &str = "usage: cargo xtask package [--arch arm64|x86_64] \
-                     [--s3-bucket BUCKET [--s3-prefix PREFIX]]";
+                     [--s3-bucket BUCKET [--s3-prefix PREFIX]] [--lint]";
 
 /// Options of `cargo xtask package`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Options {
     arch: Arch,
     s3: Option<S3Location>,
+    /// Run [`lint`] after writing: the template checks of `cargo xtask test`, without the rest.
+    lint: bool,
 }
 
 /// Where the artifacts go when they are uploaded.
@@ -51,6 +54,7 @@ impl Options {
         let mut arch = Arch::Arm64;
         let mut bucket = None;
         let mut prefix = None;
+        let mut lint = false;
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -71,6 +75,7 @@ impl Options {
                 }
                 "--s3-bucket" => bucket = Some(value()?),
                 "--s3-prefix" => prefix = Some(value()?),
+                "--lint" => lint = true,
                 "-h" | "--help" => bail!("{USAGE}"),
                 other => bail!("unknown option {other:?}\n{USAGE}"),
             }
@@ -87,7 +92,7 @@ impl Options {
             (None, Some(_)) => bail!("--s3-prefix needs --s3-bucket\n{USAGE}"),
             (None, None) => None,
         };
-        Ok(Options { arch, s3 })
+        Ok(Options { arch, s3, lint })
     }
 }
 
@@ -122,6 +127,9 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     if let Some(s3) = &options.s3 {
         print_upload_commands(&root, s3, options.arch);
+    }
+    if options.lint {
+        lint()?;
     }
     Ok(())
 }
@@ -183,7 +191,11 @@ fn write_lint_variants(root: &Path, work: &Path) -> Result<Vec<(PathBuf, Value)>
             prefix: format!("rotation-lambdas/{}", template::VERSION),
         };
         for (kind, s3) in [("local", None), ("s3", Some(s3))] {
-            let options = Options { arch, s3 };
+            let options = Options {
+                arch,
+                s3,
+                lint: false,
+            };
             for f in FUNCTIONS {
                 let artifacts = packaged_artifacts(root, f, &options)?;
                 let path = work
@@ -472,7 +484,8 @@ mod tests {
             o,
             Options {
                 arch: Arch::Arm64,
-                s3: None
+                s3: None,
+                lint: false,
             }
         );
         let o = Options::parse(&args(&[
@@ -492,6 +505,7 @@ mod tests {
         assert!(Options::parse(&args(&["--s3-prefix", "p"])).is_err());
         assert!(Options::parse(&args(&["--s3-bucket", "s3://b"])).is_err());
         assert!(Options::parse(&args(&["--arch"])).is_err());
+        assert!(Options::parse(&args(&["--lint"])).expect("lint").lint);
     }
 
     #[test]
@@ -504,6 +518,7 @@ mod tests {
                     bucket: "b".into(),
                     prefix: "p".into(),
                 }),
+                lint: false,
             };
             for f in FUNCTIONS {
                 let a = packaged_artifacts(root, f, &options).expect("artifacts");
@@ -520,8 +535,16 @@ mod tests {
                     "s3://b/p/README.md"
                 );
             }
-            let local =
-                packaged_artifacts(root, FUNCTIONS[0], &Options { arch, s3: None }).expect("local");
+            let local = packaged_artifacts(
+                root,
+                FUNCTIONS[0],
+                &Options {
+                    arch,
+                    s3: None,
+                    lint: false,
+                },
+            )
+            .expect("local");
             assert!(Path::new(&local.code_uri).is_absolute());
         }
     }

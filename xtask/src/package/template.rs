@@ -170,6 +170,13 @@ impl Function {
         format!("SecretsManager{engine}Rotation{strategy}")
     }
 
+    /// The logical id of the execution role: `<function id>Role`, the id SAM gives the role it
+    /// generates for AWS's applications. An explicit role with that id replaces theirs in
+    /// place (same type, no fixed name) rather than creating a second role next to it.
+    pub fn role_id(self) -> String {
+        format!("{}Role", self.logical_id())
+    }
+
     /// MySQL alternating users checks `name_clone` against the server's user name limit,
     /// which the `usernameCharacterLimit` parameter can override.
     pub fn has_username_limit(self) -> bool {
@@ -263,6 +270,12 @@ pub mod cond {
     pub const LAYERS: &str = "HasLayers";
     /// `caBundlePath` is set.
     pub const CA_BUNDLE: &str = "HasCaBundle";
+    /// `logLevel` is set and `logFormat` is JSON: Lambda's ApplicationLogLevel carries it.
+    pub const APPLICATION_LOG_LEVEL: &str = "SetsApplicationLogLevel";
+    /// `logLevel` is set and `logFormat` is Text: `LOG_LEVEL` carries it.
+    pub const LOG_LEVEL_VARIABLE: &str = "SetsLogLevelVariable";
+    /// `tracing` is Active.
+    pub const ACTIVE_TRACING: &str = "HasActiveTracing";
 }
 
 /// The ARN of the function, built from `functionName` so that the role's policy can name it
@@ -270,11 +283,13 @@ pub mod cond {
 const FUNCTION_ARN: &str =
     "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${functionName}";
 
-/// Logical id of the execution role.
-pub const ROLE_ID: &str = "RotationLambdaRole";
-
-/// Logical id of the permission that lets the invoking service call the function.
+/// Logical id of the permission that lets the invoking service call the function: the id in
+/// AWS's applications, so that switching from one of them keeps the resource.
 pub const PERMISSION_ID: &str = "LambdaPermission";
+
+/// The tag that AWS's applications put on the function (and, through SAM, on its role). Tag-based
+/// policies and inventories that look for rotation functions find ours the same way.
+pub const ROTATION_TAG: (&str, &str) = ("SecretsManagerLambda", "Rotation");
 
 fn parameters(f: Function, artifacts: &Artifacts) -> Map<String, Value> {
     let mut p = Map::new();
@@ -380,6 +395,18 @@ fn parameters(f: Function, artifacts: &Artifacts) -> Map<String, Value> {
             }),
         );
     }
+    // AWS's applications take the Python runtime as a parameter. Stacks and tools (the
+    // HostedRotationLambda transform's Runtime, for one) pass it, so it must be accepted; the
+    // function is a provided.al2023 executable whatever it says.
+    add(
+        "runtime",
+        json!({
+            "Type": "String",
+            "Default": "provided.al2023",
+            "Description": "Ignored; accepted so that stacks written for AWS's rotation \
+                applications deploy unchanged. The function always runs on provided.al2023.",
+        }),
+    );
     let arch_values: Vec<&str> = match artifacts.only_arch {
         Some(arch) => vec![arch.as_str()],
         None => Arch::ALL.iter().map(|a| a.as_str()).collect(),
@@ -460,9 +487,32 @@ fn parameters(f: Function, artifacts: &Artifacts) -> Map<String, Value> {
         "logLevel",
         json!({
             "Type": "String",
-            "Default": "info",
-            "AllowedValues": ["error", "warn", "info", "debug"],
-            "Description": "Least severe log level written to CloudWatch Logs.",
+            "Default": "",
+            "AllowedValues": ["", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"],
+            "Description": "Least severe level logged. With logFormat JSON it is the function's \
+                ApplicationLogLevel; with Text it sets LOG_LEVEL, since Lambda accepts an \
+                application log level only with JSON. Empty: INFO.",
+        }),
+    );
+    add(
+        "logFormat",
+        json!({
+            "Type": "String",
+            "Default": "JSON",
+            "AllowedValues": ["JSON", "Text"],
+            "Description": "LogFormat of the function's logging configuration: JSON (one object \
+                per line, filterable by level) or Text (one readable line per event).",
+        }),
+    );
+    add(
+        "tracing",
+        json!({
+            "Type": "String",
+            "Default": "PassThrough",
+            "AllowedValues": ["PassThrough", "Active"],
+            "Description": "X-Ray tracing mode. Active samples and traces invocations, and \
+                gives the role permission to send traces; PassThrough traces only when the \
+                caller asks.",
         }),
     );
     add(
@@ -546,6 +596,24 @@ fn conditions(f: Function) -> Map<String, Value> {
         not_empty(json!({ "Fn::Join": ["", r("layerArns")] })),
     );
     c.insert(cond::CA_BUNDLE.into(), not_empty(r("caBundlePath")));
+    // Each written in full rather than from a shared "HasLogLevel" condition, so that every
+    // condition is used by a resource.
+    for (name, format) in [
+        (cond::APPLICATION_LOG_LEVEL, "JSON"),
+        (cond::LOG_LEVEL_VARIABLE, "Text"),
+    ] {
+        c.insert(
+            name.into(),
+            json!({ "Fn::And": [
+                not_empty(r("logLevel")),
+                { "Fn::Equals": [r("logFormat"), format] },
+            ] }),
+        );
+    }
+    c.insert(
+        cond::ACTIVE_TRACING.into(),
+        json!({ "Fn::Equals": [r("tracing"), "Active"] }),
+    );
     c
 }
 
@@ -641,6 +709,18 @@ fn policy_statements(f: Function) -> Vec<Value> {
             "Resource": "*",
         }),
     ));
+    // What SAM's generated role gets from AWSXrayWriteOnlyAccess for Tracing: Active, minus the
+    // sampling-rule reads the function does not make (Lambda samples). X-Ray has no
+    // resource-level permissions.
+    statements.push(when(
+        cond::ACTIVE_TRACING,
+        json!({
+            "Sid": "XRayTraces",
+            "Effect": "Allow",
+            "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+            "Resource": "*",
+        }),
+    ));
     statements
 }
 
@@ -655,7 +735,12 @@ fn environment(f: Function) -> Value {
     vars.insert("TLS_MODE".into(), r("tlsMode"));
     vars.insert("TRUST_RDS_CA".into(), r("trustRdsCa"));
     vars.insert("CA_BUNDLE".into(), when(cond::CA_BUNDLE, r("caBundlePath")));
-    vars.insert("LOG_LEVEL".into(), r("logLevel"));
+    // Only when asked for, and only with Text: with JSON the level goes to LoggingConfig, which
+    // the function reads first (AWS_LAMBDA_LOG_LEVEL).
+    vars.insert(
+        "LOG_LEVEL".into(),
+        when(cond::LOG_LEVEL_VARIABLE, r("logLevel")),
+    );
     if f.engine == Engine::Redis {
         vars.insert("PREVIOUS_PASSWORD".into(), r("previousPassword"));
     }
@@ -671,6 +756,8 @@ fn environment(f: Function) -> Value {
 /// The whole template of `f`, referring to `artifacts`.
 pub fn template(f: Function, artifacts: &Artifacts) -> Value {
     let function_id = f.logical_id();
+    let role_id = f.role_id();
+    let (tag_key, tag_value) = ROTATION_TAG;
     let mut labels = vec!["secretsmanager", "rotation", f.engine.label()];
     labels.extend(match f.strategy {
         Strategy::SingleUser => ["single-user"],
@@ -698,7 +785,7 @@ pub fn template(f: Function, artifacts: &Artifacts) -> Value {
         "Parameters": parameters(f, artifacts),
         "Conditions": conditions(f),
         "Resources": {
-            ROLE_ID: {
+            role_id.clone(): {
                 "Type": "AWS::IAM::Role",
                 "Properties": {
                     "Description": format!("Execution role of the {} rotation function", f.name),
@@ -720,10 +807,14 @@ pub fn template(f: Function, artifacts: &Artifacts) -> Value {
                             "Statement": policy_statements(f),
                         },
                     }],
+                    "Tags": [{ "Key": tag_key, "Value": tag_value }],
                 },
             },
             function_id.clone(): {
                 "Type": "AWS::Serverless::Function",
+                // Records what was passed for the ignored runtime parameter, where CloudFormation
+                // resolves it and nothing reads it (and so every parameter is used).
+                "Metadata": { "IgnoredParameters": { "runtime": r("runtime") } },
                 "Properties": {
                     "FunctionName": r("functionName"),
                     "Description": f.description(),
@@ -733,8 +824,15 @@ pub fn template(f: Function, artifacts: &Artifacts) -> Value {
                     "Architectures": [r("architecture")],
                     "MemorySize": r("memorySize"),
                     "Timeout": r("timeout"),
-                    "Role": { "Fn::GetAtt": [ROLE_ID, "Arn"] },
+                    "Role": { "Fn::GetAtt": [role_id.clone(), "Arn"] },
                     "Environment": environment(f),
+                    // Lambda refuses an ApplicationLogLevel unless LogFormat is JSON.
+                    "LoggingConfig": {
+                        "LogFormat": r("logFormat"),
+                        "ApplicationLogLevel": when(cond::APPLICATION_LOG_LEVEL, r("logLevel")),
+                    },
+                    "Tracing": r("tracing"),
+                    "Tags": { tag_key: tag_value },
                     // A layer is how a private CA bundle reaches the function without a
                     // rebuild: its files appear under /opt.
                     "Layers": when(cond::LAYERS, r("layerArns")),
@@ -765,6 +863,13 @@ pub fn template(f: Function, artifacts: &Artifacts) -> Value {
                 "Description": "ARN of the rotation function, for RotationLambdaARN of a \
                     rotation schedule.",
                 "Value": { "Fn::GetAtt": [function_id, "Arn"] },
+            },
+            // AWS's applications give no way to name their role; a parent stack needs it for a
+            // KMS key policy or a resource policy on the admin secret.
+            "RotationLambdaRoleARN": {
+                "Description": "ARN of the rotation function's execution role, for key \
+                    policies and secret resource policies.",
+                "Value": { "Fn::GetAtt": [role_id, "Arn"] },
             },
         },
     })
@@ -809,9 +914,21 @@ mod tests {
         }
     }
 
+    /// The template's one IAM role.
+    fn role(t: &Value) -> &Value {
+        let roles: Vec<&Value> = t["Resources"]
+            .as_object()
+            .expect("resources")
+            .values()
+            .filter(|r| r["Type"] == "AWS::IAM::Role")
+            .collect();
+        assert_eq!(roles.len(), 1, "one role");
+        roles[0]
+    }
+
     /// The statements of the role, by Sid, each with the condition it depends on.
     fn statements(t: &Value) -> BTreeMap<String, (Value, Option<String>)> {
-        let policies = resource(t, ROLE_ID)["Properties"]["Policies"]
+        let policies = role(t)["Properties"]["Policies"]
             .as_array()
             .expect("policies");
         let mut out = BTreeMap::new();
@@ -897,6 +1014,13 @@ mod tests {
                         Some(cond::VPC),
                     ),
                 ),
+                (
+                    "XRayTraces",
+                    (
+                        set(&["xray:PutTraceSegments", "xray:PutTelemetryRecords"]),
+                        Some(cond::ACTIVE_TRACING),
+                    ),
+                ),
             ]);
             let master = set(&["secretsmanager:GetSecretValue"]);
             match f.master_secret() {
@@ -970,6 +1094,8 @@ mod tests {
             "ec2:DeleteNetworkInterface",
             "ec2:AssignPrivateIpAddresses",
             "ec2:UnassignPrivateIpAddresses",
+            "xray:PutTraceSegments",
+            "xray:PutTelemetryRecords",
         ]);
         for (f, t) in all_templates() {
             for (sid, (s, _)) in statements(&t) {
@@ -1054,7 +1180,7 @@ mod tests {
     #[test]
     fn role_and_function_shape() {
         for (f, t) in all_templates() {
-            let role = &resource(&t, ROLE_ID)["Properties"];
+            let role = &resource(&t, &f.role_id())["Properties"];
             assert_eq!(
                 role["PermissionsBoundary"],
                 json!({ "Fn::If": [cond::PERMISSIONS_BOUNDARY, r("permissionsBoundary"), no_value()] })
@@ -1064,7 +1190,7 @@ mod tests {
             assert_eq!(fun["Runtime"], "provided.al2023");
             assert_eq!(fun["Handler"], "bootstrap");
             assert_eq!(fun["Architectures"], json!([r("architecture")]));
-            assert_eq!(fun["Role"], json!({ "Fn::GetAtt": [ROLE_ID, "Arn"] }));
+            assert_eq!(fun["Role"], json!({ "Fn::GetAtt": [f.role_id(), "Arn"] }));
             assert!(fun.get("Policies").is_none(), "no SAM policy templates");
             assert_eq!(fun["VpcConfig"]["Fn::If"][0], cond::VPC);
             assert_eq!(
@@ -1112,6 +1238,9 @@ mod tests {
             "caBundlePath",
             "layerArns",
             "logLevel",
+            "logFormat",
+            "tracing",
+            "runtime",
             "timeout",
             "memorySize",
         ];
@@ -1167,7 +1296,7 @@ mod tests {
             }
             assert_eq!(params["architecture"]["Type"], "String");
             assert_eq!(params["tlsMode"]["Default"], "prefer");
-            assert_eq!(params["logLevel"]["Default"], "info");
+            assert_eq!(params["logLevel"]["Default"], "");
             assert_eq!(params["passwordLength"]["Default"], 32);
             assert_eq!(params["timeout"]["Default"], 30);
             assert_eq!(params["memorySize"]["Default"], 128);
@@ -1280,6 +1409,225 @@ mod tests {
                 .cloned()
                 .collect();
             assert_eq!(conds, defined, "{}", f.name);
+        }
+    }
+
+    /// The parameters of AWS's Serverless Application Repository rotation applications, per
+    /// application. Taken from public copies of their templates (a template of
+    /// SecretsManagerRDSPostgreSQLRotationSingleUser 1.1.384 quoted in full in a feature request
+    /// on aws-samples/aws-secrets-manager-rotation-lambdas), the Secrets Manager user guide's
+    /// steps for deploying a rotation application (which name masterSecretArn and
+    /// masterSecretKmsKeyArn for alternating users), and the parameters CDK's SecretRotation
+    /// passes. MariaDB's applications have the same parameters as MySQL's.
+    fn aws_application_parameters(app: &str) -> Vec<&'static str> {
+        let single_user = vec![
+            "endpoint",
+            "functionName",
+            "invokingServicePrincipal",
+            "vpcSubnetIds",
+            "vpcSecurityGroupIds",
+            "kmsKeyArn",
+            "excludeCharacters",
+            "runtime",
+        ];
+        let mut multi_user = single_user.clone();
+        multi_user.extend(["masterSecretArn", "masterSecretKmsKeyArn"]);
+        match app {
+            "SecretsManagerRDSMySQLRotationSingleUser"
+            | "SecretsManagerRDSMariaDBRotationSingleUser"
+            | "SecretsManagerRDSPostgreSQLRotationSingleUser" => single_user,
+            "SecretsManagerRDSMySQLRotationMultiUser"
+            | "SecretsManagerRDSMariaDBRotationMultiUser"
+            | "SecretsManagerRDSPostgreSQLRotationMultiUser" => multi_user,
+            other => panic!("no parameter list for {other}"),
+        }
+    }
+
+    /// The AWS applications each function replaces (as deploy/README.md lists them).
+    fn replaces(f: Function) -> &'static [&'static str] {
+        match (f.engine, f.strategy) {
+            (Engine::MySql, Strategy::SingleUser) => &[
+                "SecretsManagerRDSMySQLRotationSingleUser",
+                "SecretsManagerRDSMariaDBRotationSingleUser",
+            ],
+            (Engine::MySql, Strategy::AlternatingUsers) => &[
+                "SecretsManagerRDSMySQLRotationMultiUser",
+                "SecretsManagerRDSMariaDBRotationMultiUser",
+            ],
+            (Engine::Postgres, Strategy::SingleUser) => {
+                &["SecretsManagerRDSPostgreSQLRotationSingleUser"]
+            }
+            (Engine::Postgres, Strategy::AlternatingUsers) => {
+                &["SecretsManagerRDSPostgreSQLRotationMultiUser"]
+            }
+            (Engine::Redis, _) => &[],
+        }
+    }
+
+    #[test]
+    fn every_parameter_of_aws_applications_is_declared() {
+        for (f, t) in all_templates() {
+            let params = t["Parameters"].as_object().expect("parameters");
+            for app in replaces(f) {
+                for name in aws_application_parameters(app) {
+                    assert!(params.contains_key(name), "{}: {name} of {app}", f.name);
+                }
+            }
+            // Redis has no AWS application, but takes the same common parameters so that one
+            // parent stack can deploy any of the six.
+            for name in aws_application_parameters("SecretsManagerRDSMySQLRotationSingleUser") {
+                assert!(params.contains_key(name), "{}: {name}", f.name);
+            }
+            let runtime = &params["runtime"];
+            assert_eq!(runtime["Type"], "String");
+            assert!(
+                runtime.get("AllowedValues").is_none(),
+                "any value is accepted"
+            );
+            assert!(
+                runtime["Description"]
+                    .as_str()
+                    .expect("text")
+                    .starts_with("Ignored")
+            );
+            let fun = &resource(&t, &f.logical_id())["Properties"];
+            assert_eq!(fun["Runtime"], "provided.al2023", "{}", f.name);
+        }
+    }
+
+    #[test]
+    fn logical_ids_are_those_of_aws_applications() {
+        for (f, t) in all_templates() {
+            for app in replaces(f) {
+                // MariaDB's applications name the function after MariaDB; ours is the MySQL one.
+                if !app.contains("MariaDB") {
+                    assert_eq!(&f.logical_id(), app);
+                }
+            }
+            let resources = t["Resources"].as_object().expect("resources");
+            let ids: BTreeSet<String> = resources.keys().cloned().collect();
+            let function_id = f.logical_id();
+            assert_eq!(
+                ids,
+                set(&[
+                    function_id.as_str(),
+                    format!("{function_id}Role").as_str(),
+                    "LambdaPermission"
+                ]),
+                "{}",
+                f.name
+            );
+            assert_eq!(resources[&function_id]["Type"], "AWS::Serverless::Function");
+            assert_eq!(resources[&f.role_id()]["Type"], "AWS::IAM::Role");
+            assert_eq!(resources[PERMISSION_ID]["Type"], "AWS::Lambda::Permission");
+            // A fixed RoleName would force a replacement of AWS's SAM-generated role.
+            assert!(
+                resources[&f.role_id()]["Properties"]
+                    .get("RoleName")
+                    .is_none()
+            );
+        }
+    }
+
+    #[test]
+    fn function_and_role_carry_the_rotation_tag() {
+        for (f, t) in all_templates() {
+            let fun = &resource(&t, &f.logical_id())["Properties"];
+            assert_eq!(
+                fun["Tags"],
+                json!({ "SecretsManagerLambda": "Rotation" }),
+                "{}",
+                f.name
+            );
+            let role = &resource(&t, &f.role_id())["Properties"];
+            assert_eq!(
+                role["Tags"],
+                json!([{ "Key": "SecretsManagerLambda", "Value": "Rotation" }])
+            );
+        }
+    }
+
+    #[test]
+    fn outputs_name_the_function_and_its_role() {
+        for (f, t) in all_templates() {
+            let outputs = t["Outputs"].as_object().expect("outputs");
+            assert_eq!(
+                outputs.keys().cloned().collect::<BTreeSet<_>>(),
+                set(&["RotationLambdaARN", "RotationLambdaRoleARN"])
+            );
+            assert_eq!(
+                outputs["RotationLambdaARN"]["Value"],
+                json!({ "Fn::GetAtt": [f.logical_id(), "Arn"] })
+            );
+            assert_eq!(
+                outputs["RotationLambdaRoleARN"]["Value"],
+                json!({ "Fn::GetAtt": [f.role_id(), "Arn"] }),
+                "{}",
+                f.name
+            );
+        }
+    }
+
+    #[test]
+    fn logging_controls_follow_lambda() {
+        for (f, t) in all_templates() {
+            let params = &t["Parameters"];
+            assert_eq!(params["logLevel"]["Default"], "");
+            assert_eq!(
+                params["logLevel"]["AllowedValues"],
+                json!(["", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"])
+            );
+            assert_eq!(params["logFormat"]["Default"], "JSON");
+            assert_eq!(
+                params["logFormat"]["AllowedValues"],
+                json!(["JSON", "Text"])
+            );
+            let fun = &resource(&t, &f.logical_id())["Properties"];
+            // ApplicationLogLevel only with JSON (Lambda refuses it with Text), and only when
+            // asked for; LOG_LEVEL only with Text, and only when asked for.
+            assert_eq!(
+                fun["LoggingConfig"],
+                json!({
+                    "LogFormat": r("logFormat"),
+                    "ApplicationLogLevel": when(cond::APPLICATION_LOG_LEVEL, r("logLevel")),
+                }),
+                "{}",
+                f.name
+            );
+            assert_eq!(
+                fun["Environment"]["Variables"]["LOG_LEVEL"],
+                when(cond::LOG_LEVEL_VARIABLE, r("logLevel"))
+            );
+            for (name, format) in [
+                (cond::APPLICATION_LOG_LEVEL, "JSON"),
+                (cond::LOG_LEVEL_VARIABLE, "Text"),
+            ] {
+                assert_eq!(
+                    t["Conditions"][name],
+                    json!({ "Fn::And": [
+                        not_empty(r("logLevel")),
+                        { "Fn::Equals": [r("logFormat"), format] },
+                    ] })
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn tracing_mode_and_its_permission() {
+        for (f, t) in all_templates() {
+            let tracing = &t["Parameters"]["tracing"];
+            assert_eq!(tracing["Default"], "PassThrough");
+            assert_eq!(tracing["AllowedValues"], json!(["PassThrough", "Active"]));
+            let fun = &resource(&t, &f.logical_id())["Properties"];
+            assert_eq!(fun["Tracing"], r("tracing"), "{}", f.name);
+            assert_eq!(
+                t["Conditions"][cond::ACTIVE_TRACING],
+                json!({ "Fn::Equals": [r("tracing"), "Active"] })
+            );
+            let (s, c) = &statements(&t)["XRayTraces"];
+            assert_eq!(c.as_deref(), Some(cond::ACTIVE_TRACING));
+            assert_eq!(s["Resource"], "*");
         }
     }
 }
