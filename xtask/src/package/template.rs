@@ -1413,12 +1413,12 @@ mod tests {
     }
 
     /// The parameters of AWS's Serverless Application Repository rotation applications, per
-    /// application. Taken from public copies of their templates (a template of
-    /// SecretsManagerRDSPostgreSQLRotationSingleUser 1.1.384 quoted in full in a feature request
-    /// on aws-samples/aws-secrets-manager-rotation-lambdas), the Secrets Manager user guide's
-    /// steps for deploying a rotation application (which name masterSecretArn and
-    /// masterSecretKmsKeyArn for alternating users), and the parameters CDK's SecretRotation
-    /// passes. MariaDB's applications have the same parameters as MySQL's.
+    /// application. From public copies of the published template of
+    /// SecretsManagerRDSPostgreSQLRotationSingleUser (version 1.1.384), the Secrets Manager
+    /// User Guide's steps for deploying a rotation application (which add masterSecretArn and
+    /// masterSecretKmsKeyArn for alternating users), and the parameters that CDK's SecretRotation construct
+    /// (aws-cdk-lib/aws-secretsmanager) passes to these applications. The MySQL and MariaDB
+    /// applications take the same parameters as the PostgreSQL one of the same strategy.
     fn aws_application_parameters(app: &str) -> Vec<&'static str> {
         let single_user = vec![
             "endpoint",
