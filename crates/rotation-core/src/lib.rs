@@ -7,6 +7,7 @@
 //!
 //! Read [`protocol`] first: it is the whole rotation in one file.
 
+pub mod calendar;
 pub mod config;
 pub mod engine;
 pub mod error;
