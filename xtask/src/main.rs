@@ -7,6 +7,7 @@
 //! - `update-rds-ca`: refresh the Amazon RDS certificate authorities the functions trust.
 
 mod bench;
+mod cdk;
 mod dist;
 mod package;
 mod rds_ca;

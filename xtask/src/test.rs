@@ -577,6 +577,8 @@ pub fn run_cli(args: &[String]) -> Result<()> {
 
     eprintln!("xtask: linting the deployment templates");
     crate::package::lint()?;
+    eprintln!("xtask: synthesizing and linting the CDK example");
+    crate::cdk::check()?;
     eprintln!("xtask: all checks passed");
     Ok(())
 }
