@@ -182,4 +182,24 @@ async fn a_failed_step_logs_one_error_line_with_its_fields() {
     assert_eq!(errors.len(), 1, "one ERROR line per failed step:\n{output}");
     assert_eq!(errors[0]["span"]["secret_arn"], arn.as_str(), "{output}");
     assert_eq!(errors[0]["error_type"], "InvalidRequest", "{output}");
+    // And one metrics record that counts the failure under its error type.
+    let records: Vec<Value> = output
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l.get("_aws").is_some())
+        .collect();
+    assert_eq!(records.len(), 1, "{output}");
+    test_support::emf::check(&records[0]).unwrap_or_else(|e| panic!("{e}: {}", records[0]));
+    assert_eq!(
+        (
+            &records[0]["Failure"],
+            &records[0]["ErrorType"],
+            &records[0]["Step"]
+        ),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!("InvalidRequest"),
+            &serde_json::json!("invalid")
+        )
+    );
 }

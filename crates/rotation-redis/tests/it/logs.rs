@@ -90,6 +90,7 @@ async fn every_line_carries_the_request_and_trace_ids() {
     let records: Vec<&Value> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
     assert_eq!(records.len(), 4, "{output}");
     for (record, (step, id)) in records.iter().zip(STEPS.iter().zip(&ids)) {
+        test_support::emf::check(record).unwrap_or_else(|e| panic!("{e}: {record}"));
         let directive = &record["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], rotation_core::metrics::NAMESPACE);
         assert!(record["_aws"]["Timestamp"].is_u64(), "{record}");
