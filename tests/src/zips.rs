@@ -155,8 +155,9 @@ fn binaries_are_static_and_for_their_architecture() {
     }
 }
 
-/// A secret for the function's engine, as the shared test servers' admin.
-fn secret_for(function: &str) -> Value {
+/// A secret for the function's engine, as the shared test servers' admin; alternating users
+/// name `masterarn` (read at createSecret, never logged in with here).
+fn secret_for(function: &str, masterarn: &str) -> Value {
     let (engine, port, user, password) = if function.starts_with("mysql") {
         let s = test_support::mariadb::MariaDb::from_env();
         ("mysql", s.port, s.admin_user, s.admin_password)
@@ -174,7 +175,7 @@ fn secret_for(function: &str) -> Value {
     };
     let mut v = json!({"engine": engine, "host": "127.0.0.1", "port": port, "username": user, "password": password, "ssl": false});
     if function.ends_with("alternating-users") {
-        v["masterarn"] = json!("arn:aws:secretsmanager:us-east-1:123456789012:secret:unused");
+        v["masterarn"] = json!(masterarn);
     }
     v
 }
@@ -182,6 +183,14 @@ fn secret_for(function: &str) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_zip_serves_a_rotation_event() {
     let sm = Sm::from_env();
+    // createSecret reads the admin secret to check that it is not the rotated user, so it
+    // must exist and name another user.
+    let master = sm
+        .create(
+            "zips-master-",
+            &json!({"username": "zips-admin", "password": "Unused-pw-1"}),
+        )
+        .await;
     let qemu = PathBuf::from("/usr/bin/qemu-aarch64-static");
     for b in built() {
         let dir = tempfile_dir();
@@ -198,7 +207,7 @@ async fn every_zip_serves_a_rotation_event() {
         } else {
             None
         };
-        let arn = sm.create("zip-", &secret_for(&b.function)).await;
+        let arn = sm.create("zip-", &secret_for(&b.function, &master)).await;
         let token = sm.start_rotation(&arn).await;
         let f = Function::spawn_under(runner, &binary, &sm.url, &[]);
         tokio::task::block_in_place(|| f.invoke(&arn, &token, "createSecret"))
