@@ -289,9 +289,21 @@ impl Function {
             cmd.env(k, v);
         }
         let spawned = Instant::now();
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        // A binary a test has just written can be "busy" for a moment: a process another test
+        // thread forks at that instant holds the write handle until it execs. Wait it out.
+        let mut attempts = 0;
+        let mut child = loop {
+            match cmd.spawn() {
+                Err(e) if e.raw_os_error() == Some(26) && attempts < 100 => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => {
+                    break other
+                        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+                }
+            }
+        };
         let output = Arc::new(Mutex::new(Vec::new()));
         for mut pipe in [
             child
