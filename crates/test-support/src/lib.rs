@@ -5,6 +5,7 @@
 //! Nothing here is a mock of a database or of Secrets Manager. When a part is missing, the
 //! functions panic with a message that says how to provide it: no test skips silently.
 
+pub mod conformance;
 pub mod emf;
 pub mod fake_postgres;
 pub mod http;
