@@ -35,8 +35,7 @@ pub trait Adapter: Sized + Send + Sync + 'static {
     fn port(&self) -> u16;
 
     /// An in-process rotator for `strategy`, with `vars` as its environment.
-    fn rotator(&self, sm: &Sm, strategy: Strategy, vars: &[(&str, &str)])
-    -> Rotator<Self::Engine>;
+    fn rotator(&self, sm: &Sm, strategy: Strategy, vars: &[(&str, &str)]) -> Rotator<Self::Engine>;
 
     /// The rotated secret for `user` on port `port` (no `masterarn`: the suite adds it).
     fn secret(&self, port: u16, user: &str, password: &str) -> Value;
