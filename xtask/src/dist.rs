@@ -207,7 +207,36 @@ pub fn build(opts: &Options) -> Result<Vec<Artifact>> {
             arch.as_str(),
             arch.triple()
         );
-        cargo_build(&root, arch, &opts.functions, opts.panic_probe)?;
+        // One cargo invocation per package: cargo unifies the features of the packages one
+        // invocation builds (mysql_async turns on tokio-rustls' `aws_lc_rs` and hashbrown's
+        // default hasher, which the PostgreSQL and Redis crates do not ask for), so building
+        // them together would make a function's bytes depend on which others were built.
+        let mut packages: Vec<&str> = Vec::new();
+        for f in &opts.functions {
+            let package = rotation_functions::function(f)
+                .map(|f| f.package)
+                .context("unknown function")?;
+            if !packages.contains(&package) {
+                packages.push(package);
+            }
+        }
+        for package in packages {
+            let bins: Vec<&str> = opts
+                .functions
+                .iter()
+                .map(String::as_str)
+                .filter(|f| rotation_functions::function(f).is_some_and(|f| f.package == package))
+                .collect();
+            cargo_build(&root, arch, &["--package", package], &bins)?;
+        }
+        if opts.panic_probe {
+            cargo_build(
+                &root,
+                arch,
+                &["--package", "rotation-core", "--example", "panic-probe"],
+                &[],
+            )?;
+        }
         for f in &opts.functions {
             let binary = root
                 .join("target")
@@ -241,7 +270,9 @@ pub fn release_dir(arch: Arch) -> PathBuf {
         .join("release")
 }
 
-fn cargo_build(root: &Path, arch: Arch, functions: &[String], panic_probe: bool) -> Result<()> {
+/// One `cargo zigbuild --release` of `what` (a package, and an example if any) and its
+/// binaries `bins`.
+fn cargo_build(root: &Path, arch: Arch, what: &[&str], bins: &[&str]) -> Result<()> {
     let venv_bin = tools::venv_bin("python")
         .parent()
         .map(Path::to_path_buf)
@@ -278,14 +309,9 @@ fn cargo_build(root: &Path, arch: Arch, functions: &[String], panic_probe: bool)
             "--target",
             arch.triple(),
         ]);
-    for f in functions {
-        let package = rotation_functions::function(f)
-            .map(|f| f.package)
-            .context("unknown function")?;
-        cmd.args(["--package", package, "--bin", f]);
-    }
-    if panic_probe {
-        cmd.args(["--package", "rotation-core", "--example", "panic-probe"]);
+    cmd.args(what);
+    for bin in bins {
+        cmd.args(["--bin", bin]);
     }
     run(&mut cmd).context("the release build failed")
 }
