@@ -224,17 +224,10 @@ impl<const USES_ADMIN: bool, const REPEAT: bool> TestEngine<USES_ADMIN, REPEAT> 
 }
 
 impl<const USES_ADMIN: bool, const REPEAT: bool> Engine for TestEngine<USES_ADMIN, REPEAT> {
-    fn rules(&self) -> SecretRules {
-        RULES
-    }
-
-    fn single_user_uses_admin(&self) -> bool {
-        USES_ADMIN
-    }
-
-    fn repeat_set_when_pending_works(&self) -> bool {
-        REPEAT
-    }
+    const RULES: SecretRules = RULES;
+    const DEFAULT_EXCLUDE_CHARACTERS: &'static str = DEFAULT_EXCLUDE_CHARACTERS;
+    const SINGLE_USER_USES_ADMIN: bool = USES_ADMIN;
+    const REPEAT_SET_WHEN_PENDING_WORKS: bool = REPEAT;
 
     async fn check_username(&self, current: &DbSecret, alternate: &str) -> Result<(), EngineError> {
         self.db.record(Call::CheckUsername {

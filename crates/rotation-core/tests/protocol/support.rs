@@ -2,7 +2,7 @@
 //! emulator) ready to rotate, rotators over the test engine, and assertions on what a refused
 //! step left behind.
 
-use crate::engine::{DEFAULT_EXCLUDE_CHARACTERS, Db, HOST, PORT, SqlLike, TestEngine};
+use crate::engine::{Db, HOST, PORT, SqlLike, TestEngine};
 use rotation_core::protocol::Rotator;
 use rotation_core::{RotationError, Strategy};
 use serde_json::{Value, json};
@@ -55,9 +55,7 @@ pub fn rotator<const USES_ADMIN: bool, const REPEAT: bool>(
     vars: &[(&str, &str)],
     db: &Db,
 ) -> Rotator<TestEngine<USES_ADMIN, REPEAT>> {
-    sm.rotator(strategy, DEFAULT_EXCLUDE_CHARACTERS, vars, |_tls| {
-        TestEngine::new(db)
-    })
+    sm.rotator(strategy, vars, |_tls| TestEngine::new(db))
 }
 
 /// A client of the emulator whose endpoint is `url` (a proxy in front of it).
