@@ -1,6 +1,8 @@
 //! Project-local tools: a Python virtual environment under `target/tools/venv` that holds the
 //! PyPI tools the build and the tests use (moto, cfn-lint, ziglang, cargo-zigbuild), so that
-//! nothing is installed system-wide and a fresh clone provisions itself.
+//! nothing is installed system-wide and a fresh clone provisions itself. The release build's
+//! tools are pinned ([`PYTHON_PINS`], [`CARGO_TOOLS`]), so that the same commit builds the
+//! same zips on every machine.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -27,7 +29,35 @@ pub fn venv_bin(name: &str) -> PathBuf {
     tools_dir().join("venv").join("bin").join(name)
 }
 
-/// Make sure the tools venv exists and holds `packages` (pip requirement strings).
+/// PyPI tools installed at a fixed version whatever the caller asks for (name, version): the
+/// linker and the cargo driver of the release build, which decide the bytes of every zip.
+/// Moving one on is a deliberate step, followed by a look at the reproducibility check.
+pub const PYTHON_PINS: &[(&str, &str)] = &[("ziglang", "0.17.1"), ("cargo-zigbuild", "0.24.1")];
+
+/// The pinned version of a PyPI tool, if it has one.
+fn python_pin(name: &str) -> Option<&'static str> {
+    PYTHON_PINS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, version)| *version)
+}
+
+/// The version `pip show` reports for `name` in the tools venv, if it is installed.
+fn installed_version(name: &str) -> Option<String> {
+    let out = Command::new(venv_bin("pip"))
+        .args(["show", name])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Version:"))
+        .map(|v| v.trim().to_owned())
+}
+
+/// Make sure the tools venv exists and holds `packages` (pip requirement strings; a package of
+/// [`PYTHON_PINS`] is installed at its pinned version, and reinstalled when another is there).
 /// Each package is checked with `pip show` first, so a provisioned venv costs a second.
 pub fn ensure_python_tools(packages: &[&str]) -> Result<()> {
     let venv = tools_dir().join("venv");
@@ -37,17 +67,17 @@ pub fn ensure_python_tools(packages: &[&str]) -> Result<()> {
         run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
             .context("python3 -m venv failed: install python3 and python3-venv")?;
     }
-    let missing: Vec<&str> = packages
+    let missing: Vec<String> = packages
         .iter()
-        .copied()
-        .filter(|p| {
+        .filter_map(|p| {
             let name = p.split(['[', '=', '<', '>']).next().unwrap_or(p);
-            !Command::new(venv_bin("pip"))
-                .args(["show", "-q", name])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
+            let installed = installed_version(name);
+            match python_pin(name) {
+                Some(pin) if installed.as_deref() != Some(pin) => Some(format!("{name}=={pin}")),
+                Some(_) => None,
+                None if installed.is_none() => Some((*p).to_owned()),
+                None => None,
+            }
         })
         .collect();
     if !missing.is_empty() {
