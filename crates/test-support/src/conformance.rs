@@ -57,7 +57,8 @@ pub trait Adapter: Sized + Send + Sync + 'static {
     const DEFAULT_EXCLUDE_CHARACTERS: &'static str;
 
     /// Attach to (or start) the server of `flavour`, one of the names the engine's
-    /// `conformance_suite!` call lists.
+    /// `conformance_suite!` call lists. The server offers no TLS (the binaries' plaintext
+    /// fallback is part of what the suite checks) and has the canary in place.
     fn new(flavour: &str) -> Self;
 
     /// The function (binary) name for `strategy`, e.g. `mysql-single-user`, as
@@ -126,8 +127,10 @@ pub trait Adapter: Sized + Send + Sync + 'static {
     fn account_state(&self, user: &str) -> impl Future<Output = String> + Send;
 
     /// User names that are hostile but legal on this engine: quotes, backslashes, `%`,
-    /// multi-byte characters, SQL or ACL syntax. Each must rotate without injection, with
-    /// `_clone` appended too (alternating users), so each is short enough for that.
+    /// multi-byte characters, SQL or ACL syntax. Each must rotate without injection. The suite
+    /// puts a unique prefix of up to 12 characters before each (so that concurrent tests never
+    /// share a user) and, for alternating users, `_clone` after it, so each must stay within the
+    /// engine's name limit with both.
     fn hostile_usernames(&self) -> Vec<String>;
 }
 
