@@ -140,6 +140,23 @@ pub async fn master_secret(sm: &Sm, db: &MariaDb) -> String {
     sm.create("master-", &admin_secret(db)).await
 }
 
+/// The secret of `user`@`%` naming the admin in `masterarn` (both stored); returns its ARN.
+pub async fn secret_with_admin(sm: &Sm, db: &MariaDb, user: &str, password: &str) -> String {
+    let mut value = secret(db.port, user, password);
+    value["masterarn"] = json!(master_secret(sm, db).await);
+    sm.create("mysql-", &value).await
+}
+
+/// setSecret, testSecret and finishSecret in-process: the retry of a rotation whose setSecret
+/// failed or was cut short.
+pub async fn finish_from_set(r: &Rotator<MySql>, arn: &str, token: &str) {
+    for s in ["setSecret", "testSecret", "finishSecret"] {
+        test_support::secrets::step(r, arn, token, s)
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+}
+
 /// An in-process rotator for the strategy, with environment `vars`.
 pub fn rotator(sm: &Sm, strategy: Strategy, vars: &[(&str, &str)]) -> Rotator<MySql> {
     let limit = vars

@@ -270,3 +270,49 @@ pub async fn admin_is_never_rotated<A: Adapter>(a: &A, strategy: Strategy) {
         );
     }
 }
+
+/// Alternating users: the secret must name the admin in `masterarn`, and the admin's secret
+/// must be for the same database. A secret without `masterarn`, and an admin secret for
+/// another host, are bad secrets at createSecret: nothing is stored and no clone is created.
+pub async fn admin_secret_must_name_the_same_database<A: Adapter>(a: &A, strategy: Strategy) {
+    let sm = Sm::from_env();
+    let user = unique("master");
+    let password = unique("Pw-");
+    a.create_user(&user, &password).await;
+    let admin = a.admin_secret();
+    let elsewhere = json!({
+        "username": admin["username"],
+        "password": admin["password"],
+        "host": "db.example.com",
+    });
+    let elsewhere = sm.create("conf-admin-elsewhere-", &elsewhere).await;
+    let r = a.rotator(&sm, strategy, &[]);
+    for (what, masterarn, expected) in [
+        ("no masterarn", None, "masterarn"),
+        (
+            "an admin of another host",
+            Some(elsewhere.as_str()),
+            "same database",
+        ),
+    ] {
+        let arn = sm
+            .create(
+                "conf-master-",
+                &secret_with(a, a.port(), &user, &password, masterarn),
+            )
+            .await;
+        let token = sm.start_rotation(&arn).await;
+        let err = step(&r, &arn, &token, "createSecret")
+            .await
+            .expect_err(what);
+        let message = err.to_string();
+        assert_eq!(err.kind(), "BadSecret", "{what}: {message}");
+        assert!(message.contains(expected), "{what}: {message}");
+        assert!(
+            sm.value(&arn, "AWSPENDING", Some(&token)).await.is_none(),
+            "{what}: nothing stored"
+        );
+    }
+    assert!(!a.user_exists(&clone_of(&user)).await, "no clone created");
+    assert_reads(a, &user, &password, "the user, unchanged").await;
+}
