@@ -104,12 +104,8 @@ async fn no_password_reaches_the_general_log() {
     use mysql_async::prelude::Queryable;
     let db = own_server();
     let sm = Sm::from_env();
-    let single = unique("logsu");
-    let single_pw = unique("Pw-");
-    create_user(&db, &single, "%", &single_pw, &[], false).await;
-    let alt = unique("logalt");
-    let alt_pw = unique("Pw-");
-    create_user(&db, &alt, "%", &alt_pw, &["SELECT ON appdb.*"], false).await;
+    let (single, single_pw) = new_user(&db, "logsu", &[]).await;
+    let (alt, alt_pw) = new_user(&db, "logalt", &["SELECT ON appdb.*"]).await;
     let single_arn = sm
         .create("mysql-log-", &secret(db.port, &single, &single_pw))
         .await;
@@ -185,9 +181,7 @@ async fn no_password_reaches_the_general_log() {
 async fn clone_name_left_in_the_grant_tables_is_a_database_error_that_says_what_to_do() {
     let db = db();
     let sm = Sm::from_env();
-    let user = unique("left");
-    let pw = unique("Pw-");
-    create_user(&db, &user, "%", &pw, &["SELECT ON appdb.*"], false).await;
+    let (user, pw) = new_user(&db, "left", &["SELECT ON appdb.*"]).await;
     let clone = format!("{user}_clone");
     admin_exec(
         &db,

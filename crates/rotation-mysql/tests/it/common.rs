@@ -75,6 +75,14 @@ pub async fn create_user(
     admin_exec(db, &statements).await;
 }
 
+/// A fresh user at host `%` with a fresh password and `grants`; returns both.
+pub async fn new_user(db: &MariaDb, prefix: &str, grants: &[&str]) -> (String, String) {
+    let user = test_support::unique(prefix);
+    let password = test_support::unique("Pw-");
+    create_user(db, &user, "%", &password, grants, false).await;
+    (user, password)
+}
+
 /// `SHOW GRANTS` of an account, with the account spelled `X` and password clauses removed,
 /// so that two accounts' grants can be compared.
 pub async fn grants_of(db: &MariaDb, user: &str, host: &str) -> Vec<String> {
@@ -145,6 +153,18 @@ pub async fn secret_with_admin(sm: &Sm, db: &MariaDb, user: &str, password: &str
     let mut value = secret(db.port, user, password);
     value["masterarn"] = json!(master_secret(sm, db).await);
     sm.create("mysql-", &value).await
+}
+
+/// Create `user`@`%` with `password` and no grants, and its secret naming the admin; returns
+/// the secret's ARN.
+pub async fn user_and_secret_with_admin(
+    sm: &Sm,
+    db: &MariaDb,
+    user: &str,
+    password: &str,
+) -> String {
+    create_user(db, user, "%", password, &[], false).await;
+    secret_with_admin(sm, db, user, password).await
 }
 
 /// setSecret, testSecret and finishSecret in-process: the retry of a rotation whose setSecret
