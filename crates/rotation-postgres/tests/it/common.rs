@@ -140,7 +140,6 @@ pub fn secret(port: u16, user: &str, password: &str) -> Value {
         "port": port,
         "username": user,
         "password": password,
-        "note": {"kept": ["as", "is"]},
     })
 }
 

@@ -4,7 +4,7 @@
 //! of the admin's in its own database that each user is granted SELECT on, and that a clone
 //! reads through its membership in the original.
 
-use crate::common::{connect, create_role, role_exists, rotator};
+use crate::common::{admin, admin_exec, connect, create_role, role_exists, rotator, secret};
 use rotation_core::Strategy;
 use rotation_core::protocol::Rotator;
 use rotation_postgres::PostgreSql;
@@ -25,6 +25,19 @@ pub struct PostgresAdapter {
 }
 
 impl PostgresAdapter {
+    /// Let `user` read the canary.
+    async fn grant_canary(&self, user: &str) {
+        admin_exec(
+            &self.db,
+            &[format!(
+                "GRANT SELECT ON {} TO {}",
+                ident(&self.table),
+                ident(user)
+            )],
+        )
+        .await;
+    }
+
     /// Create the canary as the admin. `Adapter::new` is not async and runs on a test's
     /// runtime, so the statements run on a runtime of their own on another thread.
     fn create_canary(&self) {
@@ -39,7 +52,7 @@ impl PostgresAdapter {
                     .enable_all()
                     .build()
                     .expect("a runtime for the canary");
-                runtime.block_on(crate::common::admin_exec(&self.db, &[statement]));
+                runtime.block_on(admin_exec(&self.db, &[statement]));
             })
             .join()
             .expect("the canary is created");
@@ -47,10 +60,27 @@ impl PostgresAdapter {
     }
 }
 
+/// What `account_state` reads: the role's attributes, the roles it is a member of, and its
+/// settings; never its password.
+const ACCOUNT_STATE: &str = "SELECT format('super=%s inherit=%s createrole=%s createdb=%s login=%s \
+     replication=%s bypassrls=%s connlimit=%s validuntil=%s | member of: %s | settings: %s', \
+     r.rolsuper, r.rolinherit, r.rolcreaterole, r.rolcreatedb, r.rolcanlogin, r.rolreplication, \
+     r.rolbypassrls, r.rolconnlimit, r.rolvaliduntil, \
+     (SELECT string_agg(g.rolname::text || CASE WHEN a.admin_option THEN ' (admin)' ELSE '' END, \
+        ', ' ORDER BY g.rolname) FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid \
+        WHERE a.member = r.oid), \
+     (SELECT string_agg(coalesce(d.datname::text, '*') || ':' || array_to_string(s.setconfig, ','), \
+        '; ' ORDER BY d.datname NULLS FIRST) FROM pg_db_role_setting s \
+        LEFT JOIN pg_database d ON d.oid = s.setdatabase WHERE s.setrole = r.oid)) \
+     FROM pg_roles r WHERE r.rolname = $1";
+
 impl Adapter for PostgresAdapter {
     type Engine = PostgreSql;
 
     const SINGLE_USER_KEEPS_OLD_PASSWORD: bool = false;
+    const SINGLE_USER_USES_ADMIN: bool = false;
+    const ENGINE_NAMES: &'static [&'static str] = rotation_postgres::RULES.engines;
+    const DEFAULT_EXCLUDE_CHARACTERS: &'static str = rotation_postgres::DEFAULT_EXCLUDE_CHARACTERS;
 
     fn new(flavour: &str) -> Self {
         assert_eq!(flavour, "postgres", "PostgreSQL has one flavour");
@@ -78,22 +108,43 @@ impl Adapter for PostgresAdapter {
         rotator(sm, strategy, vars)
     }
 
+    /// The canary is in the admin's database, so the secret names it.
     fn secret(&self, port: u16, user: &str, password: &str) -> Value {
-        crate::common::secret(port, user, password)
+        let mut value = secret(port, user, password);
+        value["dbname"] = json!(DATABASE);
+        value
     }
 
     fn admin_secret(&self) -> Value {
-        json!({"username": self.db.admin_user, "password": self.db.admin_password})
+        self.secret(self.db.port, &self.db.admin_user, &self.db.admin_password)
     }
 
     async fn create_user(&self, user: &str, password: &str) {
         create_role(&self.db, user, password).await;
-        crate::common::admin_exec(
+        self.grant_canary(user).await;
+    }
+
+    /// `CREATEROLE` and `CREATEDB`, as the shared admin (an RDS master user) has.
+    async fn create_admin(&self, user: &str, password: &str) {
+        admin_exec(
             &self.db,
             &[format!(
-                "GRANT SELECT ON {} TO {}",
-                ident(&self.table),
-                ident(user)
+                "CREATE ROLE {} LOGIN CREATEROLE CREATEDB PASSWORD {}",
+                ident(user),
+                literal(password)
+            )],
+        )
+        .await;
+        self.grant_canary(user).await;
+    }
+
+    async fn change_password(&self, user: &str, password: &str) {
+        admin_exec(
+            &self.db,
+            &[format!(
+                "ALTER ROLE {} PASSWORD {}",
+                ident(user),
+                literal(password)
             )],
         )
         .await;
@@ -116,18 +167,28 @@ impl Adapter for PostgresAdapter {
         role_exists(&self.db, user).await
     }
 
+    async fn account_state(&self, user: &str) -> String {
+        admin(&self.db)
+            .await
+            .query_one(ACCOUNT_STATE, &[&user])
+            .await
+            .unwrap_or_else(|e| panic!("the state of {user:?}: {e:?}"))
+            .get(0)
+    }
+
     /// Quotes of both kinds, backslashes, SQL that would drop the canary if it ran, mixed case
-    /// with a space, `%` and `_`, and multi-byte characters; each leaves room for `_clone` in
-    /// the 63 bytes of a name.
+    /// with a space, `%` and `_`, and multi-byte characters; each leaves room for the suite's
+    /// prefix and `_clone` in the 63 bytes of a name.
     fn hostile_usernames(&self) -> Vec<String> {
+        let table = &self.table;
         vec![
-            format!("{}o'ne\"two\\x", unique("h")),
-            format!("{}x\"; DROP TABLE {}; --", unique("h"), self.table),
-            format!("{}'; DROP TABLE {}; --", unique("h"), self.table),
-            format!("{}UPPER lower 100%_", unique("H")),
-            format!("{}ü€ 名前", unique("h")),
+            "o'ne\"two\\x".to_owned(),
+            format!("x\"; DROP TABLE {table}; --"),
+            format!("'; DROP TABLE {table}; --"),
+            "UPPER lower 100%_".to_owned(),
+            "ü€ 名前 \\'".to_owned(),
         ]
     }
 }
 
-test_support::conformance_suite!(crate::conformance::PostgresAdapter, [postgres]);
+test_support::conformance_suite!(PostgresAdapter, [postgres]);
