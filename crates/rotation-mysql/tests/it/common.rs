@@ -14,15 +14,20 @@ pub fn db() -> MariaDb {
     MariaDb::from_env()
 }
 
-/// Log in as `user` on 127.0.0.1:`port` and run a query.
-pub async fn login(port: u16, user: &str, password: &str) -> Result<(), String> {
+/// A connection as `user` to 127.0.0.1:`port`.
+pub async fn connect(port: u16, user: &str, password: &str) -> Result<Conn, String> {
     let opts = OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
         .tcp_port(port)
         .user(Some(user))
         .pass(Some(password))
         .prefer_socket(false);
-    let mut c = Conn::new(opts).await.map_err(|e| e.to_string())?;
+    Conn::new(opts).await.map_err(|e| e.to_string())
+}
+
+/// Log in as `user` on 127.0.0.1:`port` and run a query.
+pub async fn login(port: u16, user: &str, password: &str) -> Result<(), String> {
+    let mut c = connect(port, user, password).await?;
     c.query_drop("SELECT 1").await.map_err(|e| e.to_string())?;
     let _ = c.disconnect().await;
     Ok(())
@@ -30,13 +35,9 @@ pub async fn login(port: u16, user: &str, password: &str) -> Result<(), String> 
 
 /// An admin connection.
 pub async fn admin(db: &MariaDb) -> Conn {
-    let opts = OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(db.port)
-        .user(Some(db.admin_user.clone()))
-        .pass(Some(db.admin_password.clone()))
-        .prefer_socket(false);
-    Conn::new(opts).await.expect("admin connection")
+    connect(db.port, &db.admin_user, &db.admin_password)
+        .await
+        .unwrap_or_else(|e| panic!("admin connection: {e}"))
 }
 
 /// Run statements as admin.
@@ -129,13 +130,14 @@ pub fn secret(port: u16, user: &str, password: &str) -> Value {
     })
 }
 
+/// The admin secret in the templates' format.
+pub fn admin_secret(db: &MariaDb) -> Value {
+    json!({"engine": "mariadb", "host": "127.0.0.1", "port": db.port, "username": db.admin_user, "password": db.admin_password})
+}
+
 /// The admin secret, stored in the emulator; returns its ARN.
 pub async fn master_secret(sm: &Sm, db: &MariaDb) -> String {
-    sm.create(
-        "master-",
-        &json!({"engine": "mariadb", "host": "127.0.0.1", "port": db.port, "username": db.admin_user, "password": db.admin_password}),
-    )
-    .await
+    sm.create("master-", &admin_secret(db)).await
 }
 
 /// An in-process rotator for the strategy, with environment `vars`.

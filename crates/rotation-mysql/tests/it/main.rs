@@ -6,5 +6,6 @@ mod admin;
 mod alternating;
 mod binary;
 mod common;
+mod conformance;
 mod single_user;
 mod tls;
