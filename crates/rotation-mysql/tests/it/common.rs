@@ -4,7 +4,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
 use rotation_core::Strategy;
 use rotation_core::protocol::Rotator;
-use rotation_mysql::{DEFAULT_EXCLUDE_CHARACTERS, MySql, sql};
+use rotation_mysql::{MySql, sql};
 use serde_json::{Value, json};
 use test_support::mariadb::MariaDb;
 use test_support::secrets::Sm;
@@ -146,7 +146,7 @@ pub fn rotator(sm: &Sm, strategy: Strategy, vars: &[(&str, &str)]) -> Rotator<My
         .iter()
         .find(|(k, _)| *k == "USERNAME_CHARACTER_LIMIT")
         .map(|(_, v)| (*v).to_owned());
-    sm.rotator(strategy, DEFAULT_EXCLUDE_CHARACTERS, vars, |tls| {
+    sm.rotator(strategy, vars, |tls| {
         MySql::new(tls, limit.as_deref()).expect("engine")
     })
 }
