@@ -7,8 +7,8 @@
 use crate::common::{admin, admin_exec, connect, create_role, role_exists, rotator, secret};
 use rotation_core::Strategy;
 use rotation_core::protocol::Rotator;
-use rotation_postgres::PostgreSql;
 use rotation_postgres::sql::{ident, literal};
+use rotation_postgres::{PostgreSql, facts};
 use serde_json::{Value, json};
 use test_support::conformance::Adapter;
 use test_support::postgres::{DATABASE, Postgres};
@@ -78,9 +78,9 @@ impl Adapter for PostgresAdapter {
     type Engine = PostgreSql;
 
     const SINGLE_USER_KEEPS_OLD_PASSWORD: bool = false;
-    const SINGLE_USER_USES_ADMIN: bool = false;
-    const ENGINE_NAMES: &'static [&'static str] = rotation_postgres::RULES.engines;
-    const DEFAULT_EXCLUDE_CHARACTERS: &'static str = rotation_postgres::DEFAULT_EXCLUDE_CHARACTERS;
+    const SINGLE_USER_USES_ADMIN: bool = facts::SINGLE_USER_USES_ADMIN;
+    const ENGINE_NAMES: &'static [&'static str] = facts::ENGINES;
+    const DEFAULT_EXCLUDE_CHARACTERS: &'static str = facts::DEFAULT_EXCLUDE_CHARACTERS;
 
     fn new(flavour: &str) -> Self {
         assert_eq!(flavour, "postgres", "PostgreSQL has one flavour");
@@ -95,8 +95,8 @@ impl Adapter for PostgresAdapter {
 
     fn function(strategy: Strategy) -> &'static str {
         match strategy {
-            Strategy::SingleUser => "postgres-single-user",
-            Strategy::AlternatingUsers => "postgres-alternating-users",
+            Strategy::SingleUser => facts::SINGLE_USER,
+            Strategy::AlternatingUsers => facts::ALTERNATING_USERS,
         }
     }
 
