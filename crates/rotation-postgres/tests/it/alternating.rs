@@ -48,14 +48,7 @@ async fn rows(c: &Client, table: &str) -> i64 {
 async fn objects_are_shared_between_the_original_and_the_clone() {
     let f = fixture(AlternatingUsers, "own").await;
     // The original may create tables in the admin's database; the clone gets nothing of its own.
-    admin_exec(
-        &f.db,
-        &[format!(
-            "GRANT CREATE, USAGE ON SCHEMA public TO {}",
-            ident(&f.user)
-        )],
-    )
-    .await;
+    allow_tables(&f.db, &f.user).await;
     let arn = store(
         &f.sm,
         "pg-own-",

@@ -86,6 +86,12 @@ pub async fn create_role(db: &Postgres, name: &str, password: &str) {
     .await;
 }
 
+/// Let `user` create tables in the admin's database.
+pub async fn allow_tables(db: &Postgres, user: &str) {
+    let grant = format!("GRANT CREATE, USAGE ON SCHEMA public TO {}", ident(user));
+    admin_exec(db, &[grant]).await;
+}
+
 /// Whether a role exists.
 pub async fn role_exists(db: &Postgres, name: &str) -> bool {
     let c = admin(db).await;
@@ -289,6 +295,16 @@ pub async fn rotate_through(
         .await
         .unwrap_or_else(|e| panic!("{user} logs in with AWSCURRENT: {e}"));
     (user, password)
+}
+
+/// AWSCURRENT of `arn` names `user` and logs in to `port`; returns its password.
+pub async fn current_is(sm: &Sm, arn: &str, port: u16, user: &str) -> String {
+    assert_eq!(username_at(sm, arn, "AWSCURRENT").await, user, "AWSCURRENT");
+    let password = password_at(sm, arn, "AWSCURRENT").await;
+    login(port, user, &password)
+        .await
+        .unwrap_or_else(|e| panic!("{user} logs in with AWSCURRENT: {e}"));
+    password
 }
 
 /// Run the steps of `token` in order until one fails, which must fail with `kind`. Returns

@@ -25,17 +25,9 @@ pub struct PostgresAdapter {
 }
 
 impl PostgresAdapter {
-    /// Let `user` read the canary.
-    async fn grant_canary(&self, user: &str) {
-        admin_exec(
-            &self.db,
-            &[format!(
-                "GRANT SELECT ON {} TO {}",
-                ident(&self.table),
-                ident(user)
-            )],
-        )
-        .await;
+    /// The statement that lets `user` read the canary.
+    fn canary_grant(&self, user: &str) -> String {
+        format!("GRANT SELECT ON {} TO {}", ident(&self.table), ident(user))
     }
 
     /// Create the canary as the admin. `Adapter::new` is not async and runs on a test's
@@ -121,21 +113,14 @@ impl Adapter for PostgresAdapter {
 
     async fn create_user(&self, user: &str, password: &str) {
         create_role(&self.db, user, password).await;
-        self.grant_canary(user).await;
+        admin_exec(&self.db, &[self.canary_grant(user)]).await;
     }
 
     /// `CREATEROLE` and `CREATEDB`, as the shared admin (an RDS master user) has.
     async fn create_admin(&self, user: &str, password: &str) {
-        admin_exec(
-            &self.db,
-            &[format!(
-                "CREATE ROLE {} LOGIN CREATEROLE CREATEDB PASSWORD {}",
-                ident(user),
-                literal(password)
-            )],
-        )
-        .await;
-        self.grant_canary(user).await;
+        create_role(&self.db, user, password).await;
+        let rights = format!("ALTER ROLE {} CREATEROLE CREATEDB", ident(user));
+        admin_exec(&self.db, &[rights, self.canary_grant(user)]).await;
     }
 
     async fn change_password(&self, user: &str, password: &str) {

@@ -5,8 +5,7 @@
 use crate::common::*;
 use rotation_core::Strategy::{AlternatingUsers, SingleUser};
 use serde_json::json;
-use test_support::secrets::{Sm, rotate, step};
-use test_support::unique;
+use test_support::secrets::Sm;
 
 #[tokio::test]
 async fn aurora_postgresql_rotates_and_other_engines_are_refused() {
@@ -15,35 +14,17 @@ async fn aurora_postgresql_rotates_and_other_engines_are_refused() {
     let master = master_secret(&sm, &db).await;
     for strategy in [SingleUser, AlternatingUsers] {
         let r = rotator(&sm, strategy, &[]);
-        let mut value = secret(db.port, "u", "p");
-        value["engine"] = json!("mysql");
-        value["masterarn"] = json!(master);
-        let arn = sm.create("pg-mysql-", &value).await;
+        let mysql = json!({"engine": "mysql", "masterarn": master});
+        let arn = store(&sm, "pg-mysql-", secret(db.port, "u", "p"), &mysql).await;
         let token = sm.start_rotation(&arn).await;
-        let err = step(&r, &arn, &token, "createSecret")
-            .await
-            .expect_err("a MySQL secret");
-        assert_eq!(err.kind(), "BadSecret", "{strategy:?}: {err}");
-        let msg = err.to_string();
-        assert!(
-            msg.contains("engine is 'mysql'") && msg.contains("postgres, aurora-postgresql"),
-            "{strategy:?}: {msg}"
+        let (_, err) = refusal(&r, &arn, &token, "BadSecret").await;
+        assert_names(
+            &err.to_string(),
+            &["engine is 'mysql'", "postgres, aurora-postgresql"],
         );
 
-        let user = unique("aurora");
-        create_role(&db, &user, "Aurora-pw-1").await;
-        let mut value = secret(db.port, &user, "Aurora-pw-1");
-        value["engine"] = json!("aurora-postgresql");
-        value["port"] = json!(db.port.to_string());
-        value["masterarn"] = json!(master);
-        let arn = sm.create("pg-aurora-", &value).await;
-        let token = sm.start_rotation(&arn).await;
-        rotate(&r, &arn, &token)
-            .await
-            .unwrap_or_else(|e| panic!("{strategy:?}: aurora-postgresql, string port: {e}"));
-        let user = username_at(&sm, &arn, "AWSCURRENT").await;
-        login(db.port, &user, &password_at(&sm, &arn, "AWSCURRENT").await)
-            .await
-            .unwrap_or_else(|e| panic!("{strategy:?}: new credentials: {e}"));
+        let aurora = json!({"engine": "aurora-postgresql", "port": db.port.to_string()});
+        let role = new_role(&sm, &db, strategy, "aurora", &aurora).await;
+        rotate_through(&r, &sm, &role.arn, db.port).await;
     }
 }

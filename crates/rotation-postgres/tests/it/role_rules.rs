@@ -87,6 +87,31 @@ async fn current_user(c: &Client) -> String {
         .get(0)
 }
 
+/// A server of this run's build started for the test as `opts` says, a session of its
+/// superuser, and the name of a user to make there (from `prefix`) with its clone's.
+async fn own_server(opts: Options<'_>, prefix: &str) -> (Postgres, Client, String, String) {
+    let server = Postgres::start_with(opts).expect("a server of the test's own");
+    let su = superuser(&server).await;
+    let user = unique(prefix);
+    let clone = format!("{user}_clone");
+    (server, su, user, clone)
+}
+
+/// AWSCURRENT of `arn` is `clone`, which logs in to `port` and whose session acts as `user`;
+/// returns its password.
+async fn current_acts_as(sm: &Sm, arn: &str, port: u16, clone: &str, user: &str) -> String {
+    let pw = current_is(sm, arn, port, clone).await;
+    let s = connect(port, clone, &pw, "postgres")
+        .await
+        .expect("the clone logs in");
+    assert_eq!(
+        current_user(&s).await,
+        user,
+        "the clone acts as the original"
+    );
+    pw
+}
+
 /// Run `sql` as the client's user, which must be allowed to.
 async fn exec(c: &Client, sql: &str) {
     c.batch_execute(sql)
@@ -108,7 +133,7 @@ async fn alternating_secret(sm: &Sm, server: &Postgres, user: &str, password: &s
 
 /// On 16 and later, setSecret of `token` is refused for want of the ADMIN option on `role`:
 /// returns the refusal and the statement it names, after checking that no clone was made.
-/// Before 16 it returns `None` and has run nothing.
+/// Before 16 it returns `None` and has run createSecret.
 async fn refused_without_admin_option(
     r: &Rotator<PostgreSql>,
     server: &Postgres,
@@ -118,6 +143,9 @@ async fn refused_without_admin_option(
 ) -> Option<(String, String)> {
     let version = version_num(server).await;
     if version < MEMBERSHIP_OPTIONS_VERSION {
+        step(r, arn, token, "createSecret")
+            .await
+            .expect("createSecret");
         return None;
     }
     let (failed, err) = refusal(r, arn, token, "PermissionError").await;
@@ -157,14 +185,7 @@ async fn the_clone_of_a_user_the_admin_created_acts_as_it() {
     });
     assert_eq!(admin_in_user, expected, "{version}");
     // A table of the original's, which the clone can read only by inheriting its privileges.
-    admin_exec(
-        &f.db,
-        &[format!(
-            "GRANT CREATE, USAGE ON SCHEMA public TO {}",
-            ident(&f.user)
-        )],
-    )
-    .await;
+    allow_tables(&f.db, &f.user).await;
     let table = ident(&format!("{}_t", f.user));
     let original = connect(f.db.port, &f.user, &f.password, DATABASE)
         .await
@@ -270,17 +291,17 @@ async fn the_clone_of_a_user_the_admin_created_acts_as_it() {
 async fn a_user_the_superuser_created_needs_the_admin_option_from_16() {
     // A server of this run's version whose statement log shows what was attempted; the shipped
     // function, whose output must hold no password.
-    let server = Postgres::start_with(Options {
-        log_statements: true,
-        ..Options::default()
-    })
-    .expect("a server with log_statement = all");
+    let (server, su, user, clone) = own_server(
+        Options {
+            log_statements: true,
+            ..Options::default()
+        },
+        "bysu",
+    )
+    .await;
     let version = version_num(&server).await;
     let sm = Sm::from_env();
-    let user = unique("bysu");
     let password = unique("Su-made-");
-    let clone = format!("{user}_clone");
-    let su = superuser(&server).await;
     exec(
         &su,
         &format!(
@@ -326,30 +347,14 @@ async fn a_user_the_superuser_created_needs_the_admin_option_from_16() {
     for s in &STEPS[1..] {
         invoke(&function, &arn, &token, s).expect_ok(s);
     }
-    assert_eq!(username_at(&sm, &arn, "AWSCURRENT").await, clone);
-    let pw = password_at(&sm, &arn, "AWSCURRENT").await;
-    let s = connect(server.port, &clone, &pw, "postgres")
-        .await
-        .expect("the clone logs in");
-    assert_eq!(
-        current_user(&s).await,
-        user,
-        "the clone acts as the original"
-    );
+    let pw = current_acts_as(&sm, &arn, server.port, &clone, &user).await;
 
     // The next rotation changes the original's own password, which needs the same option.
     let token = sm.start_rotation(&arn).await;
     for s in STEPS {
         invoke(&function, &arn, &token, s).expect_ok(s);
     }
-    assert_eq!(username_at(&sm, &arn, "AWSCURRENT").await, user);
-    login(
-        server.port,
-        &user,
-        &password_at(&sm, &arn, "AWSCURRENT").await,
-    )
-    .await
-    .expect("the original's new password");
+    current_is(&sm, &arn, server.port, &user).await;
 
     let output = settled_output(&function, "step finished");
     for secret in [&password, &pw, &server.admin_password] {
@@ -417,33 +422,15 @@ async fn a_user_another_createrole_role_created_needs_the_admin_option_from_16()
         );
         // The user's creator holds the ADMIN option, so it may run the statement too.
         exec(&as_manager, &fix).await;
-    } else {
-        step(&r, &arn, &token, "createSecret")
-            .await
-            .expect("createSecret");
     }
     complete(&r, &arn, &token).await;
-    let (clone, pw) = (
-        username_at(&sm, &arn, "AWSCURRENT").await,
-        password_at(&sm, &arn, "AWSCURRENT").await,
-    );
-    let s = connect(db.port, &clone, &pw, "postgres")
-        .await
-        .expect("the clone logs in");
-    assert_eq!(
-        current_user(&s).await,
-        user,
-        "the clone acts as the original"
-    );
+    current_acts_as(&sm, &arn, db.port, &format!("{user}_clone"), &user).await;
 }
 
 #[tokio::test]
 async fn a_clone_the_superuser_made_is_refused_before_its_password_changes_from_16() {
-    let server = Postgres::start_with(Options::default()).expect("a server");
+    let (server, su, user, clone) = own_server(Options::default(), "pair").await;
     let sm = Sm::from_env();
-    let user = unique("pair");
-    let clone = format!("{user}_clone");
-    let su = superuser(&server).await;
     // A pair made by hand by the superuser, the clone already a member of the original.
     exec(
         &su,
@@ -465,19 +452,9 @@ async fn a_clone_the_superuser_made_is_refused_before_its_password_changes_from_
             .await
             .expect("the clone's password did not change");
         exec(&su, &fix).await;
-    } else {
-        step(&r, &arn, &token, "createSecret")
-            .await
-            .expect("createSecret");
     }
     complete(&r, &arn, &token).await;
-    login(
-        server.port,
-        &clone,
-        &password_at(&sm, &arn, "AWSCURRENT").await,
-    )
-    .await
-    .expect("the clone's new password");
+    current_is(&sm, &arn, server.port, &clone).await;
     assert!(
         login(server.port, &clone, "Pair-pw-2").await.is_err(),
         "the old one is gone"
