@@ -75,6 +75,14 @@ pub async fn create_user(
     admin_exec(db, &statements).await;
 }
 
+/// A fresh user at host `%` with a fresh password and `grants`; returns both.
+pub async fn new_user(db: &MariaDb, prefix: &str, grants: &[&str]) -> (String, String) {
+    let user = test_support::unique(prefix);
+    let password = test_support::unique("Pw-");
+    create_user(db, &user, "%", &password, grants, false).await;
+    (user, password)
+}
+
 /// `SHOW GRANTS` of an account, with the account spelled `X` and password clauses removed,
 /// so that two accounts' grants can be compared.
 pub async fn grants_of(db: &MariaDb, user: &str, host: &str) -> Vec<String> {
@@ -138,6 +146,35 @@ pub fn admin_secret(db: &MariaDb) -> Value {
 /// The admin secret, stored in the emulator; returns its ARN.
 pub async fn master_secret(sm: &Sm, db: &MariaDb) -> String {
     sm.create("master-", &admin_secret(db)).await
+}
+
+/// The secret of `user`@`%` naming the admin in `masterarn` (both stored); returns its ARN.
+pub async fn secret_with_admin(sm: &Sm, db: &MariaDb, user: &str, password: &str) -> String {
+    let mut value = secret(db.port, user, password);
+    value["masterarn"] = json!(master_secret(sm, db).await);
+    sm.create("mysql-", &value).await
+}
+
+/// Create `user`@`%` with `password` and no grants, and its secret naming the admin; returns
+/// the secret's ARN.
+pub async fn user_and_secret_with_admin(
+    sm: &Sm,
+    db: &MariaDb,
+    user: &str,
+    password: &str,
+) -> String {
+    create_user(db, user, "%", password, &[], false).await;
+    secret_with_admin(sm, db, user, password).await
+}
+
+/// setSecret, testSecret and finishSecret in-process: the retry of a rotation whose setSecret
+/// failed or was cut short.
+pub async fn finish_from_set(r: &Rotator<MySql>, arn: &str, token: &str) {
+    for s in ["setSecret", "testSecret", "finishSecret"] {
+        test_support::secrets::step(r, arn, token, s)
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
 }
 
 /// An in-process rotator for the strategy, with environment `vars`.
