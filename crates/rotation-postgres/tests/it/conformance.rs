@@ -70,9 +70,6 @@ impl Adapter for PostgresAdapter {
     type Engine = PostgreSql;
 
     const SINGLE_USER_KEEPS_OLD_PASSWORD: bool = false;
-    const SINGLE_USER_USES_ADMIN: bool = facts::SINGLE_USER_USES_ADMIN;
-    const ENGINE_NAMES: &'static [&'static str] = facts::ENGINES;
-    const DEFAULT_EXCLUDE_CHARACTERS: &'static str = facts::DEFAULT_EXCLUDE_CHARACTERS;
 
     fn new(flavour: &str) -> Self {
         assert_eq!(flavour, "postgres", "PostgreSQL has one flavour");
