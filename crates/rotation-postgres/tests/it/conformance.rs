@@ -82,21 +82,6 @@ impl Adapter for PostgresAdapter {
         adapter
     }
 
-    fn function(strategy: Strategy) -> &'static str {
-        match strategy {
-            Strategy::SingleUser => facts::SINGLE_USER,
-            Strategy::AlternatingUsers => facts::ALTERNATING_USERS,
-        }
-    }
-
-    fn port(&self) -> u16 {
-        self.db.port
-    }
-
-    fn rotator(&self, sm: &Sm, strategy: Strategy, vars: &[(&str, &str)]) -> Rotator<PostgreSql> {
-        rotator(sm, strategy, vars)
-    }
-
     /// The canary is in the admin's database, so the secret names it.
     fn secret(&self, port: u16, user: &str, password: &str) -> Value {
         let mut value = secret(port, user, password);
@@ -106,6 +91,22 @@ impl Adapter for PostgresAdapter {
 
     fn admin_secret(&self) -> Value {
         self.secret(self.db.port, &self.db.admin_user, &self.db.admin_password)
+    }
+
+    fn rotator(&self, sm: &Sm, strategy: Strategy, vars: &[(&str, &str)]) -> Rotator<PostgreSql> {
+        rotator(sm, strategy, vars)
+    }
+
+    fn function(strategy: Strategy) -> &'static str {
+        if strategy == Strategy::SingleUser {
+            facts::SINGLE_USER
+        } else {
+            facts::ALTERNATING_USERS
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.db.port
     }
 
     async fn create_user(&self, user: &str, password: &str) {
