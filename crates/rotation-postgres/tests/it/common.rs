@@ -1,14 +1,18 @@
-//! Helpers: connections as admin and as any user, roles to rotate, secrets, rotators, and the
-//! scenarios both functions share.
+//! Helpers: connections as admin and as any user, roles to rotate, secrets and rotators, the
+//! shipped functions, and the two ways a test drives a rotation: all the way through, or
+//! until a step refuses.
 
+use rotation_core::RotationError;
 use rotation_core::Strategy;
 use rotation_core::protocol::Rotator;
 use rotation_postgres::PostgreSql;
 use rotation_postgres::sql::{ident, literal};
 use serde_json::{Value, json};
+use test_support::lambda::{Function, Outcome};
+use test_support::moto::Moto;
 use test_support::postgres::{DATABASE, Postgres};
 use test_support::secrets::{Sm, rotate, step};
-use test_support::unique;
+use test_support::{function_binary, unique};
 use tokio_postgres::{Client, NoTls};
 
 /// The shared server.
@@ -82,6 +86,12 @@ pub async fn create_role(db: &Postgres, name: &str, password: &str) {
     .await;
 }
 
+/// Let `user` create tables in the admin's database.
+pub async fn allow_tables(db: &Postgres, user: &str) {
+    let grant = format!("GRANT CREATE, USAGE ON SCHEMA public TO {}", ident(user));
+    admin_exec(db, &[grant]).await;
+}
+
 /// Whether a role exists.
 pub async fn role_exists(db: &Postgres, name: &str) -> bool {
     let c = admin(db).await;
@@ -136,7 +146,6 @@ pub fn secret(port: u16, user: &str, password: &str) -> Value {
         "port": port,
         "username": user,
         "password": password,
-        "note": {"kept": ["as", "is"]},
     })
 }
 
@@ -170,12 +179,46 @@ pub async fn username_at(sm: &Sm, arn: &str, stage: &str) -> String {
         .to_owned()
 }
 
-/// A role and its secret on the shared server, ready to rotate. For alternating users the
-/// secret names the admin secret in `masterarn`.
+/// A role made for a test, and its secret stored in the emulator.
+pub struct Role {
+    pub user: String,
+    /// The name its alternate gets.
+    pub clone: String,
+    pub password: String,
+    pub arn: String,
+}
+
+/// Create a login role named from `prefix` on `db`, and store its secret with the keys of
+/// `extra` added (and, for alternating users, `masterarn`).
+pub async fn new_role(
+    sm: &Sm,
+    db: &Postgres,
+    strategy: Strategy,
+    prefix: &str,
+    extra: &Value,
+) -> Role {
+    let user = unique(prefix);
+    let password = unique("Pw-");
+    create_role(db, &user, &password).await;
+    let mut value = secret(db.port, &user, &password);
+    if strategy == Strategy::AlternatingUsers {
+        value["masterarn"] = json!(master_secret(sm, db).await);
+    }
+    let arn = store(sm, "pg-", value, extra).await;
+    Role {
+        clone: format!("{user}_clone"),
+        user,
+        password,
+        arn,
+    }
+}
+
+/// A role and its secret on the shared server, ready to rotate.
 pub struct Fixture {
     pub sm: Sm,
     pub db: Postgres,
     pub user: String,
+    pub clone: String,
     pub password: String,
     pub arn: String,
 }
@@ -183,299 +226,118 @@ pub struct Fixture {
 pub async fn fixture(strategy: Strategy, prefix: &str) -> Fixture {
     let db = db();
     let sm = Sm::from_env();
-    let user = unique(prefix);
-    let password = unique("Pw-");
-    create_role(&db, &user, &password).await;
-    let mut value = secret(db.port, &user, &password);
-    if strategy == Strategy::AlternatingUsers {
-        value["masterarn"] = json!(master_secret(&sm, &db).await);
-    }
-    let arn = sm.create("pg-", &value).await;
+    let Role {
+        user,
+        clone,
+        password,
+        arn,
+    } = new_role(&sm, &db, strategy, prefix, &json!({})).await;
     Fixture {
         sm,
         db,
         user,
+        clone,
         password,
         arn,
     }
 }
 
-/// Both functions: the handler gate keeps the templates' texts; a token that is already
-/// AWSCURRENT succeeds without doing anything.
-pub async fn gate_errors(strategy: Strategy) {
-    let f = fixture(strategy, "gate").await;
-    let r = rotator(&f.sm, strategy, &[]);
-    let current =
-        f.sm.version_of(&f.arn, "AWSCURRENT")
-            .await
-            .expect("current");
-
-    let err = step(&r, &f.arn, "no-such-token", "createSecret")
-        .await
-        .expect_err("unknown token");
-    assert!(
-        err.to_string()
-            .contains("has no stage for rotation of secret"),
-        "{err}"
-    );
-    assert_eq!(err.kind(), "InvalidRequest");
-
-    for s in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
-        step(&r, &f.arn, &current, s)
-            .await
-            .unwrap_or_else(|e| panic!("AWSCURRENT token, {s}: {e}"));
-    }
-    assert_eq!(f.sm.stages(&f.arn).await.len(), 1, "no version was added");
-    login(f.db.port, &f.user, &f.password)
-        .await
-        .expect("nothing changed");
-
-    let token = f.sm.start_rotation(&f.arn).await;
-    let err = step(&r, &f.arn, &token, "fooSecret")
-        .await
-        .expect_err("bad step");
-    assert!(
-        err.to_string()
-            .starts_with("Invalid step parameter fooSecret for secret"),
-        "{err}"
-    );
-
-    f.sm.disable_rotation(&f.arn).await;
-    let err = step(&r, &f.arn, &token, "createSecret")
-        .await
-        .expect_err("disabled");
-    assert!(
-        err.to_string().ends_with("is not enabled for rotation"),
-        "{err}"
-    );
-    assert_eq!(err.kind(), "RotationNotEnabled");
-    assert!(
-        f.sm.value(&f.arn, "AWSPENDING", Some(&token))
-            .await
-            .is_none(),
-        "nothing stored"
-    );
+/// The function's output once it holds `marker`.
+pub fn settled_output(function: &Function, marker: &str) -> String {
+    output_when(function, |output| output.contains(marker))
 }
 
-/// Both functions: the four steps run twice each end in the same state as once.
-pub async fn every_step_twice(strategy: Strategy) {
-    let f = fixture(strategy, "twice").await;
-    let r = rotator(&f.sm, strategy, &[]);
-    let token = f.sm.start_rotation(&f.arn).await;
-    test_support::secrets::each_step_twice(&r, &f.arn, &token).await;
-    assert_eq!(
-        f.sm.version_of(&f.arn, "AWSCURRENT").await.as_deref(),
-        Some(token.as_str())
-    );
-    let user = username_at(&f.sm, &f.arn, "AWSCURRENT").await;
-    login(
-        f.db.port,
-        &user,
-        &password_at(&f.sm, &f.arn, "AWSCURRENT").await,
-    )
-    .await
-    .expect("the new credentials log in");
-}
-
-/// Both functions: an AWSPENDING that names another user, host or port is refused before
-/// anything changes.
-pub async fn tampered_pending(strategy: Strategy) {
-    let f = fixture(strategy, "tamper").await;
-    let victim = unique("victim");
-    create_role(&f.db, &victim, "Victim-pw-1").await;
-    let r = rotator(&f.sm, strategy, &[]);
-    let cases = [
-        ("user", json!({"username": victim})),
-        ("host", json!({"host": "localhost"})),
-        ("port", json!({"port": f.db.port + 1})),
-        ("engine", json!({"engine": "aurora-postgresql"})),
-    ];
-    for (what, change) in cases {
-        let token = f.sm.start_rotation(&f.arn).await;
-        step(&r, &f.arn, &token, "createSecret")
-            .await
-            .expect("create");
-        let mut pending =
-            f.sm.value(&f.arn, "AWSPENDING", Some(&token))
-                .await
-                .expect("pending");
-        for (k, v) in change.as_object().expect("object") {
-            pending[k] = v.clone();
-        }
-        f.sm.tamper_pending(&f.arn, &token, &pending).await;
-        let err = step(&r, &f.arn, &token, "setSecret").await.expect_err(what);
-        assert_eq!(err.kind(), "ConfusedDeputy", "{what}: {err}");
-        assert!(err.to_string().contains(&f.arn), "{err}");
-        let new_pw = pending["password"].as_str().expect("pw");
-        assert!(!err.to_string().contains(new_pw), "{err}");
-        login(f.db.port, &f.user, &f.password)
-            .await
-            .expect("the current password still works");
-        login(f.db.port, &victim, "Victim-pw-1")
-            .await
-            .expect("the other user is untouched");
-        assert!(
-            login(f.db.port, &victim, new_pw).await.is_err(),
-            "the victim did not get the password"
-        );
-        assert!(
-            !role_exists(&f.db, &format!("{}_clone", f.user)).await,
-            "no clone is created"
-        );
-        f.sm.clear_pending(&f.arn, &token).await;
-    }
-}
-
-/// Both functions: nothing listens at the port, or something accepts and never answers.
-pub async fn database_down(strategy: Strategy) {
-    let sm = Sm::from_env();
-    let db = db();
-    let port = test_support::net::free_port();
-    let mut value = secret(port, "app", "Some-pw-1");
-    if strategy == Strategy::AlternatingUsers {
-        value["masterarn"] = json!(master_secret(&sm, &db).await);
-    }
-    let arn = sm.create("pg-down-", &value).await;
-    let r = rotator(&sm, strategy, &[("CONNECT_TIMEOUT_SECONDS", "2")]);
-    let token = sm.start_rotation(&arn).await;
-    let mut err = step(&r, &arn, &token, "createSecret").await.err();
-    if err.is_none() {
-        err = step(&r, &arn, &token, "setSecret").await.err();
-    }
-    let err = err.expect("the database is down");
-    assert_eq!(err.kind(), "NetworkError", "{err}");
-    let msg = err.to_string();
-    assert!(
-        msg.contains(&format!("127.0.0.1:{port}")) && msg.contains("AWSCURRENT"),
-        "{msg}"
-    );
-    assert!(
-        msg.contains("security groups"),
-        "the message says what to check: {msg}"
-    );
-
-    // A server that accepts the connection and then says nothing: the connect timeout.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let silent_port = silent.local_addr().expect("addr").port();
-    // Accepted sockets are held open, unanswered, until the test process ends.
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in silent.incoming() {
-            held.push(s);
-        }
-    });
-    let mut value = secret(silent_port, "app", "Some-pw-1");
-    if strategy == Strategy::AlternatingUsers {
-        value["masterarn"] = json!(master_secret(&sm, &db).await);
-    }
-    let arn = sm.create("pg-silent-", &value).await;
-    let r = rotator(&sm, strategy, &[("CONNECT_TIMEOUT_SECONDS", "1")]);
-    let token = sm.start_rotation(&arn).await;
-    let started = std::time::Instant::now();
-    let mut err = step(&r, &arn, &token, "createSecret").await.err();
-    if err.is_none() {
-        err = step(&r, &arn, &token, "setSecret").await.err();
-    }
-    let err = err.expect("the server never answers");
-    assert_eq!(err.kind(), "NetworkError", "{err}");
-    assert!(err.to_string().contains("CONNECT_TIMEOUT_SECONDS"), "{err}");
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(6),
-        "the timeout was honoured"
-    );
-}
-
-/// Both functions: a secret for another engine, or unusable, is refused before anything is
-/// stored; `aurora-postgresql` is accepted.
-pub async fn bad_secrets(strategy: Strategy) {
-    let sm = Sm::from_env();
-    let db = db();
-    let r = rotator(&sm, strategy, &[]);
-    let master = master_secret(&sm, &db).await;
-    let cases = [
-        (
-            json!({"engine": "mysql", "host": "127.0.0.1", "port": db.port, "username": "u", "password": "p", "masterarn": master}),
-            "engine is 'mysql'",
-        ),
-        (
-            json!({"engine": "postgres", "port": db.port, "username": "u", "password": "p", "masterarn": master}),
-            "no 'host' key",
-        ),
-        (
-            json!({"engine": "postgres", "host": "127.0.0.1", "username": "u", "masterarn": master}),
-            "no 'password' key",
-        ),
-        (
-            json!({"engine": "postgres", "host": "127.0.0.1", "username": "u", "password": "p", "port": "abc", "masterarn": master}),
-            "'port'",
-        ),
-    ];
-    for (value, expected) in cases {
-        let arn = sm.create("pg-bad-", &value).await;
-        let token = sm.start_rotation(&arn).await;
-        let err = step(&r, &arn, &token, "createSecret")
-            .await
-            .expect_err(expected);
-        assert_eq!(err.kind(), "BadSecret", "{err}");
-        assert!(err.to_string().contains(expected), "{err}");
-        assert!(
-            err.to_string().contains("postgres, aurora-postgresql")
-                || expected != "engine is 'mysql'",
-            "{err}"
-        );
-        assert!(
-            sm.value(&arn, "AWSPENDING", Some(&token)).await.is_none(),
-            "nothing is stored"
-        );
-    }
-
-    let user = unique("aurora");
-    create_role(&db, &user, "Aurora-pw-1").await;
-    let mut value = secret(db.port, &user, "Aurora-pw-1");
-    value["engine"] = json!("aurora-postgresql");
-    value["port"] = json!(db.port.to_string());
-    value["masterarn"] = json!(master);
-    let arn = sm.create("pg-aurora-", &value).await;
-    let token = sm.start_rotation(&arn).await;
-    rotate(&r, &arn, &token)
-        .await
-        .expect("aurora-postgresql with a string port rotates");
-    let user = username_at(&sm, &arn, "AWSCURRENT").await;
-    login(db.port, &user, &password_at(&sm, &arn, "AWSCURRENT").await)
-        .await
-        .expect("new credentials");
-}
-
-/// Both functions: `EXCLUDE_CHARACTERS` reaches `GetRandomPassword`. Everything printable is
-/// excluded but one character of each class (moto fails when a whole class is excluded, even
-/// with `REQUIRE_EACH_INCLUDED_TYPE=false`), so the password can only be made of those four.
-pub async fn exclude_characters(strategy: Strategy) {
-    let f = fixture(strategy, "excl").await;
-    let kept = ['z', 'Z', '9', '!'];
-    let excluded: String = ('!'..='~').filter(|c| !kept.contains(c)).collect();
-    let r = rotator(
-        &f.sm,
-        strategy,
-        &[("EXCLUDE_CHARACTERS", &excluded), ("PASSWORD_LENGTH", "40")],
-    );
-    let token = f.sm.start_rotation(&f.arn).await;
-    rotate(&r, &f.arn, &token).await.expect("rotation");
-    let pw = password_at(&f.sm, &f.arn, "AWSCURRENT").await;
-    assert_eq!(pw.chars().count(), 40);
-    assert!(pw.chars().all(|c| kept.contains(&c)), "{pw}");
-    let user = username_at(&f.sm, &f.arn, "AWSCURRENT").await;
-    login(f.db.port, &user, &pw).await.expect("new password");
-}
-
-/// The function's output once it holds `marker`: the pipes are read by other threads, so the
-/// last lines may arrive a moment after the invocation's result.
-pub fn settled_output(function: &test_support::lambda::Function, marker: &str) -> String {
+/// The function's output once `done` accepts it, or after 10 seconds: the pipes are read by
+/// other threads, so the last lines may arrive a moment after the invocation's result.
+pub fn output_when(function: &Function, done: impl Fn(&str) -> bool) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let output = function.output();
-        if output.contains(marker) || std::time::Instant::now() > deadline {
+        if done(&output) || std::time::Instant::now() > deadline {
             return output;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// The four steps, in the order Secrets Manager calls them.
+pub const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
+
+/// Store `value` in the emulator with the keys of `extra` added; returns its ARN.
+pub async fn store(sm: &Sm, prefix: &str, mut value: Value, extra: &Value) -> String {
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        value[k] = v.clone();
+    }
+    sm.create(prefix, &value).await
+}
+
+/// The key that makes a secret one for alternating users: `masterarn`, naming a new secret of
+/// the admin of `db`.
+pub async fn admin_key(sm: &Sm, db: &Postgres) -> Value {
+    json!({"masterarn": master_secret(sm, db).await})
+}
+
+/// Start a rotation of `arn` and run it through; the new AWSCURRENT must log in to `port`.
+/// Returns its user and password.
+pub async fn rotate_through(
+    r: &Rotator<PostgreSql>,
+    sm: &Sm,
+    arn: &str,
+    port: u16,
+) -> (String, String) {
+    let token = sm.start_rotation(arn).await;
+    rotate(r, arn, &token)
+        .await
+        .unwrap_or_else(|e| panic!("rotation of {arn}: {e}"));
+    let user = username_at(sm, arn, "AWSCURRENT").await;
+    let password = password_at(sm, arn, "AWSCURRENT").await;
+    login(port, &user, &password)
+        .await
+        .unwrap_or_else(|e| panic!("{user} logs in with AWSCURRENT: {e}"));
+    (user, password)
+}
+
+/// AWSCURRENT of `arn` names `user` and logs in to `port`; returns its password.
+pub async fn current_is(sm: &Sm, arn: &str, port: u16, user: &str) -> String {
+    assert_eq!(username_at(sm, arn, "AWSCURRENT").await, user, "AWSCURRENT");
+    let password = password_at(sm, arn, "AWSCURRENT").await;
+    login(port, user, &password)
+        .await
+        .unwrap_or_else(|e| panic!("{user} logs in with AWSCURRENT: {e}"));
+    password
+}
+
+/// Run the steps of `token` in order until one fails, which must fail with `kind`. Returns
+/// that step and the error.
+pub async fn refusal(
+    r: &Rotator<PostgreSql>,
+    arn: &str,
+    token: &str,
+    kind: &str,
+) -> (&'static str, RotationError) {
+    for s in STEPS {
+        if let Err(e) = step(r, arn, token, s).await {
+            assert_eq!(e.kind(), kind, "{s}: {e}");
+            return (s, e);
+        }
+    }
+    panic!("every step of {token} succeeded; expected a {kind}")
+}
+
+/// Panics unless `text` contains every one of `expected`.
+pub fn assert_names(text: &str, expected: &[&str]) {
+    for e in expected {
+        assert!(text.contains(e), "{e:?} is not in: {text}");
+    }
+}
+
+/// The shipped function `name` (e.g. `postgres-single-user`), started under a Lambda Runtime
+/// API with the environment `env`.
+pub fn shipped(name: &str, env: &[(&str, &str)]) -> Function {
+    Function::spawn(&function_binary(name), &Moto::from_env().url, env)
+}
+
+/// One step through a shipped function, from a runtime thread that may block.
+pub fn invoke(function: &Function, arn: &str, token: &str, step: &str) -> Outcome {
+    tokio::task::block_in_place(|| function.invoke(arn, token, step))
 }

@@ -1,16 +1,17 @@
 //! Integration tests of the PostgreSQL functions against real PostgreSQL servers and the moto
 //! emulator. `cargo xtask test` starts a shared server and moto; tests that need a server set
-//! up differently (TLS, statement logging, MD5) start their own. Most scenarios run the
-//! protocol in-process; `binary` runs the shipped `bootstrap` through a Lambda Runtime API.
-//! `plaintext` puts a fake server, an active attacker's stand-in, where the database should be.
-//! `role_rules` asserts, per server version, what the admin needs (PostgreSQL 16's ADMIN option).
+//! up differently (TLS, statement logging, MD5) start their own. `conformance` runs the
+//! scenarios every engine shares; the other modules test what only PostgreSQL has: the
+//! clone's rules (`alternating`), what the admin needs per server version (`role_rules`),
+//! verifiers and the statement log (`server`), TLS (`tls`), a fake server standing in for an
+//! active attacker where the database should be (`plaintext`), and the engine names a secret
+//! may give (`engine_names`).
 
-mod admin;
 mod alternating;
-mod binary;
 mod common;
+mod conformance;
+mod engine_names;
 mod plaintext;
 mod role_rules;
 mod server;
-mod single_user;
 mod tls;

@@ -9,10 +9,9 @@ use rotation_core::Strategy::{self, AlternatingUsers, SingleUser};
 use rotation_postgres::sql::ident;
 use serde_json::json;
 use test_support::fake_postgres::{Ask, Capture, FakePostgres};
-use test_support::lambda::{Function, Outcome};
-use test_support::moto::Moto;
-use test_support::secrets::{Sm, step};
-use test_support::{function_binary, unique};
+use test_support::lambda::Outcome;
+use test_support::secrets::Sm;
+use test_support::unique;
 
 const SALT: [u8; 4] = [0x5a, 0x17, 0xc3, 0x01];
 
@@ -69,11 +68,7 @@ async fn attacker_gets_no_password(strategy: Strategy, binary: &str, ask: Ask) {
     }
     let arn = sm.create("pg-mitm-", &value).await;
     let token = sm.start_rotation(&arn).await;
-    let function = Function::spawn(
-        &function_binary(binary),
-        &Moto::from_env().url,
-        &[("LOG_LEVEL", "debug")],
-    );
+    let function = shipped(binary, &[("LOG_LEVEL", "debug")]);
     let what = format!("{binary}, {ask:?}");
 
     // Alternating users log in at createSecret already; single user first at setSecret. A
@@ -201,13 +196,9 @@ async fn ssl_false_sends_what_the_server_asks_for() {
         let arn = sm.create("pg-optout-", &value).await;
         let r = rotator(&sm, SingleUser, &[]);
         let token = sm.start_rotation(&arn).await;
-        step(&r, &arn, &token, "createSecret")
-            .await
-            .expect("createSecret does not log in");
-        let err = step(&r, &arn, &token, "setSecret")
-            .await
-            .expect_err("the fake server refuses every password");
-        assert_eq!(err.kind(), "AuthenticationError", "{ask:?}: {err}");
+        // createSecret does not log in; the fake server refuses every password.
+        let (failed, err) = refusal(&r, &arn, &token, "AuthenticationError").await;
+        assert_eq!(failed, "setSecret", "{ask:?}: {err}");
         assert!(!err.to_string().contains(&password), "{ask:?}: {err}");
 
         let expected = match ask {
@@ -245,22 +236,18 @@ async fn no_md5_hash_is_sent_over_a_connection_without_tls() {
     .await;
     let r = rotator(&f.sm, SingleUser, &[]);
     let token = f.sm.start_rotation(&f.arn).await;
-    step(&r, &f.arn, &token, "createSecret")
-        .await
-        .expect("createSecret");
-    let err = step(&r, &f.arn, &token, "setSecret")
-        .await
-        .expect_err("no MD5 hash without TLS");
-    assert_eq!(err.kind(), "TlsError", "{err}");
+    let (failed, err) = refusal(&r, &f.arn, &token, "TlsError").await;
+    assert_eq!(failed, "setSecret", "no MD5 hash without TLS: {err}");
     let msg = err.to_string();
-    for expected in [
-        format!("127.0.0.1:{}", f.db.port).as_str(),
-        "MD5",
-        "without TLS",
-        "\"ssl\": false",
-    ] {
-        assert!(msg.contains(expected), "names {expected:?}: {msg}");
-    }
+    assert_names(
+        &msg,
+        &[
+            &format!("127.0.0.1:{}", f.db.port),
+            "MD5",
+            "without TLS",
+            "\"ssl\": false",
+        ],
+    );
     login(f.db.port, &f.user, &f.password)
         .await
         .expect("the password did not change");

@@ -1,18 +1,20 @@
-//! PostgreSQL 16's role rules, tested live on every version. From 16 a `CREATEROLE` admin may
-//! grant membership in a role, or change its password, only when it holds the ADMIN option on
-//! that role, which it gets by itself for the roles it creates. Each test asks the server for
-//! its `server_version_num` and asserts what that version does: on 15 `CREATEROLE` is enough;
-//! on 16 and later a user the admin did not create is refused before anything is created, with
-//! the statement that fixes it, and a retry after that statement completes the rotation.
+//! What the admin needs, tested live on every version. The admin must have `CREATEROLE`. From
+//! 16 a `CREATEROLE` admin may also grant membership in a role, or change its password, only
+//! when it holds the ADMIN option on that role, which it gets by itself for the roles it
+//! creates. Each test asks the server for its `server_version_num` and asserts what that
+//! version does: on 15 `CREATEROLE` is enough; on 16 and later a user the admin did not create
+//! is refused before anything is created, with the statement that fixes it, and a retry after
+//! that statement completes the rotation. The clone it makes is a member of the original that
+//! inherits its privileges, may `SET ROLE` to it, and starts its sessions as it.
 
 use crate::common::*;
 use rotation_core::Strategy::AlternatingUsers;
-use rotation_postgres::sql::{MEMBERSHIP_OPTIONS_VERSION, ident, literal};
+use rotation_core::protocol::Rotator;
+use rotation_postgres::PostgreSql;
+use rotation_postgres::sql::{ADMIN_OPTION_VERSION, MEMBERSHIP_OPTIONS_VERSION, ident, literal};
 use serde_json::json;
-use test_support::function_binary;
-use test_support::lambda::Function;
 use test_support::postgres::{DATABASE, Options, Postgres};
-use test_support::secrets::{Sm, rotate, step};
+use test_support::secrets::{Sm, step};
 use test_support::unique;
 use tokio_postgres::Client;
 
@@ -55,17 +57,17 @@ async fn membership(c: &Client, version: u32, role: &str, member: &str) -> Optio
     })
 }
 
-/// The statement the refusal must name, as far as the brief fixes it; the engine may add
-/// options after it.
-fn fix_prefix(user: &str, admin: &str) -> String {
+/// The statement that gives `admin` the ADMIN option on `role`, as far as the refusal must
+/// name it (the engine may add options after it).
+fn admin_option_grant(role: &str, admin: &str) -> String {
     format!(
         "GRANT {} TO {} WITH ADMIN OPTION",
-        ident(user),
+        ident(role),
         ident(admin)
     )
 }
 
-/// The whole statement the message names, from its start to the `;` that ends it.
+/// The whole statement the message names, from `prefix` to the `;` that ends it.
 fn statement_in(message: &str, prefix: &str) -> String {
     let start = message
         .find(prefix)
@@ -85,81 +87,152 @@ async fn current_user(c: &Client) -> String {
         .get(0)
 }
 
+/// A server of this run's build started for the test as `opts` says, a session of its
+/// superuser, and the name of a user to make there (from `prefix`) with its clone's.
+async fn own_server(opts: Options<'_>, prefix: &str) -> (Postgres, Client, String, String) {
+    let server = Postgres::start_with(opts).expect("a server of the test's own");
+    let su = superuser(&server).await;
+    let user = unique(prefix);
+    let clone = format!("{user}_clone");
+    (server, su, user, clone)
+}
+
+/// AWSCURRENT of `arn` is `clone`, which logs in to `port` and whose session acts as `user`;
+/// returns its password.
+async fn current_acts_as(sm: &Sm, arn: &str, port: u16, clone: &str, user: &str) -> String {
+    let pw = current_is(sm, arn, port, clone).await;
+    let s = connect(port, clone, &pw, "postgres")
+        .await
+        .expect("the clone logs in");
+    assert_eq!(
+        current_user(&s).await,
+        user,
+        "the clone acts as the original"
+    );
+    pw
+}
+
+/// Run `sql` as the client's user, which must be allowed to.
+async fn exec(c: &Client, sql: &str) {
+    c.batch_execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+}
+
+/// A secret on `server` for `user` (made by the test), with the admin of `server` in
+/// `masterarn`.
+async fn alternating_secret(sm: &Sm, server: &Postgres, user: &str, password: &str) -> String {
+    store(
+        sm,
+        "pg-rules-",
+        secret(server.port, user, password),
+        &admin_key(sm, server).await,
+    )
+    .await
+}
+
+/// On 16 and later, setSecret of `token` is refused for want of the ADMIN option on `role`:
+/// returns the refusal and the statement it names, after checking that no clone was made.
+/// Before 16 it returns `None` and has run createSecret.
+async fn refused_without_admin_option(
+    r: &Rotator<PostgreSql>,
+    server: &Postgres,
+    arn: &str,
+    token: &str,
+    role: &str,
+) -> Option<(String, String)> {
+    let version = version_num(server).await;
+    if version < MEMBERSHIP_OPTIONS_VERSION {
+        step(r, arn, token, "createSecret")
+            .await
+            .expect("createSecret");
+        return None;
+    }
+    let (failed, err) = refusal(r, arn, token, "PermissionError").await;
+    assert_eq!(failed, "setSecret", "{version}: {err}");
+    let message = err.to_string();
+    assert_names(&message, &[arn, "admin (masterarn)"]);
+    assert!(
+        !message.contains("SCRAM-SHA-256$"),
+        "no verifier: {message}"
+    );
+    let fix = statement_in(&message, &admin_option_grant(role, &server.admin_user));
+    Some((message, fix))
+}
+
+/// Run setSecret, testSecret and finishSecret of `token`, each of which must succeed.
+async fn complete(r: &Rotator<PostgreSql>, arn: &str, token: &str) {
+    for s in &STEPS[1..] {
+        step(r, arn, token, s)
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+}
+
 #[tokio::test]
 async fn the_clone_of_a_user_the_admin_created_acts_as_it() {
     let f = fixture(AlternatingUsers, "own16").await;
     let version = version_num(&f.db).await;
-    let clone = format!("{}_clone", f.user);
     let c = admin(&f.db).await;
     let admin_in_user = membership(&c, version, &f.user, &f.db.admin_user).await;
-    if version >= MEMBERSHIP_OPTIONS_VERSION {
-        // What lets the admin grant the user to the clone: PostgreSQL gave it the ADMIN
-        // option when it created the user, and nothing more.
-        assert_eq!(
-            admin_in_user,
-            Some(Membership {
-                grantor: "postgres".into(),
-                admin: true,
-                inherit: Some(false),
-                set: Some(false),
-            }),
-            "{version}"
-        );
-    } else {
-        assert_eq!(admin_in_user, None, "{version}: CREATEROLE is all it has");
-    }
+    // What lets the admin grant the user to the clone from 16: PostgreSQL gave it the ADMIN
+    // option when it created the user, and nothing more. Before, CREATEROLE is all it has.
+    let expected = (version >= MEMBERSHIP_OPTIONS_VERSION).then(|| Membership {
+        grantor: "postgres".into(),
+        admin: true,
+        inherit: Some(false),
+        set: Some(false),
+    });
+    assert_eq!(admin_in_user, expected, "{version}");
     // A table of the original's, which the clone can read only by inheriting its privileges.
-    admin_exec(
-        &f.db,
-        &[format!(
-            "GRANT CREATE, USAGE ON SCHEMA public TO {}",
-            ident(&f.user)
-        )],
+    allow_tables(&f.db, &f.user).await;
+    let table = ident(&format!("{}_t", f.user));
+    let original = connect(f.db.port, &f.user, &f.password, DATABASE)
+        .await
+        .expect("original");
+    exec(
+        &original,
+        &format!("CREATE TABLE {table} (v int); INSERT INTO {table} VALUES (1)"),
     )
     .await;
-    let table = ident(&format!("{}_t", f.user));
-    connect(f.db.port, &f.user, &f.password, DATABASE)
-        .await
-        .expect("original")
-        .batch_execute(&format!(
-            "CREATE TABLE {table} (v int); INSERT INTO {table} VALUES (1)"
-        ))
-        .await
-        .expect("the original creates a table");
 
     let r = rotator(&f.sm, AlternatingUsers, &[]);
-    let token = f.sm.start_rotation(&f.arn).await;
-    rotate(&r, &f.arn, &token).await.expect("rotation");
-    assert_eq!(username_at(&f.sm, &f.arn, "AWSCURRENT").await, clone);
+    let (user, pw) = rotate_through(&r, &f.sm, &f.arn, f.db.port).await;
+    assert_eq!(user, f.clone);
+    assert!(
+        is_member(&f.db, &f.clone, &f.user).await,
+        "the clone is a member of the original"
+    );
+    login(f.db.port, &f.user, &f.password)
+        .await
+        .expect("the original still logs in");
 
-    let recorded = membership(&c, version, &f.user, &clone)
+    let recorded = membership(&c, version, &f.user, &f.clone)
         .await
         .expect("the clone is a member of the original");
     assert_eq!(recorded.grantor, f.db.admin_user, "{version}");
     assert!(!recorded.admin, "the clone may not grant the original");
-    if version >= MEMBERSHIP_OPTIONS_VERSION {
-        assert_eq!(
-            (recorded.inherit, recorded.set),
-            (Some(true), Some(true)),
-            "{version}: GRANT … WITH INHERIT TRUE, SET TRUE as recorded"
-        );
+    let options = if version >= MEMBERSHIP_OPTIONS_VERSION {
+        (recorded.inherit, recorded.set)
     } else {
+        // INHERIT is a role attribute before 16, and SET ROLE comes with the membership.
         let inherits: bool = c
             .query_one(
                 "SELECT rolinherit FROM pg_roles WHERE rolname = $1",
-                &[&clone],
+                &[&f.clone],
             )
             .await
             .expect("rolinherit")
             .get(0);
-        assert!(
-            inherits,
-            "{version}: the clone inherits (a role attribute before 16)"
-        );
-    }
+        (Some(inherits), Some(true))
+    };
+    assert_eq!(
+        options,
+        (Some(true), Some(true)),
+        "{version}: the clone inherits and may SET ROLE"
+    );
 
-    let pw = password_at(&f.sm, &f.arn, "AWSCURRENT").await;
-    let s = connect(f.db.port, &clone, &pw, DATABASE)
+    let s = connect(f.db.port, &f.clone, &pw, DATABASE)
         .await
         .expect("the clone logs in");
     let row = s
@@ -168,26 +241,20 @@ async fn the_clone_of_a_user_the_admin_created_acts_as_it() {
         .expect("who");
     assert_eq!(
         (row.get::<_, String>(0), row.get::<_, String>(1)),
-        (f.user.clone(), clone.clone()),
+        (f.user.clone(), f.clone.clone()),
         "the clone's sessions start as the original"
     );
-    s.batch_execute("SET ROLE NONE")
-        .await
-        .expect("SET ROLE NONE");
-    assert_eq!(current_user(&s).await, clone);
+    exec(&s, "SET ROLE NONE").await;
+    assert_eq!(current_user(&s).await, f.clone);
     let n: i64 = s
         .query_one(&format!("SELECT count(*) FROM {table}"), &[])
         .await
         .expect("as itself, the clone reads the original's table: INHERIT")
         .get(0);
     assert_eq!(n, 1);
-    s.batch_execute(&format!("SET ROLE {}", ident(&f.user)))
-        .await
-        .expect("the clone may SET ROLE to the original: SET");
-    assert_eq!(current_user(&s).await, f.user);
-    s.batch_execute("SET ROLE NONE; RESET ROLE")
-        .await
-        .expect("RESET ROLE");
+    exec(&s, &format!("SET ROLE {}", ident(&f.user))).await;
+    assert_eq!(current_user(&s).await, f.user, "SET ROLE to the original");
+    exec(&s, "SET ROLE NONE; RESET ROLE").await;
     assert_eq!(
         current_user(&s).await,
         f.user,
@@ -204,7 +271,7 @@ async fn the_clone_of_a_user_the_admin_created_acts_as_it() {
         let has: bool = c
             .query_one(
                 "SELECT pg_has_role($1::text::name, $2::text::name, $3)",
-                &[&clone, &f.user, privilege],
+                &[&f.clone, &f.user, privilege],
             )
             .await
             .expect("pg_has_role")
@@ -216,52 +283,41 @@ async fn the_clone_of_a_user_the_admin_created_acts_as_it() {
     }
 
     // The next rotation changes the original's password: the ADMIN option covers that too.
-    let token = f.sm.start_rotation(&f.arn).await;
-    rotate(&r, &f.arn, &token).await.expect("second rotation");
-    login(
-        f.db.port,
-        &f.user,
-        &password_at(&f.sm, &f.arn, "AWSCURRENT").await,
-    )
-    .await
-    .expect("the original's new password");
-}
-
-/// The step's outcome through the shipped binary, from a runtime thread that may block.
-fn invoke(f: &Function, arn: &str, token: &str, s: &str) -> test_support::lambda::Outcome {
-    tokio::task::block_in_place(|| f.invoke(arn, token, s))
+    let (user, _) = rotate_through(&r, &f.sm, &f.arn, f.db.port).await;
+    assert_eq!(user, f.user);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_the_superuser_created_needs_the_admin_option_from_16() {
-    // A server of this run's version whose statement log shows what was attempted.
-    let server = Postgres::start_with(Options {
-        log_statements: true,
-        ..Options::default()
-    })
-    .expect("a server with log_statement = all");
+    // A server of this run's version whose statement log shows what was attempted; the shipped
+    // function, whose output must hold no password.
+    let (server, su, user, clone) = own_server(
+        Options {
+            log_statements: true,
+            ..Options::default()
+        },
+        "bysu",
+    )
+    .await;
     let version = version_num(&server).await;
     let sm = Sm::from_env();
-    let user = unique("bysu");
     let password = unique("Su-made-");
-    let clone = format!("{user}_clone");
-    let su = superuser(&server).await;
-    su.batch_execute(&format!(
-        "CREATE ROLE {} LOGIN PASSWORD {}",
-        ident(&user),
-        literal(&password)
-    ))
-    .await
-    .expect("the superuser creates the user");
+    exec(
+        &su,
+        &format!(
+            "CREATE ROLE {} LOGIN PASSWORD {}",
+            ident(&user),
+            literal(&password)
+        ),
+    )
+    .await;
     assert_eq!(
         membership(&su, version, &user, &server.admin_user).await,
         None,
         "the admin has nothing on the user"
     );
-    let mut value = secret(server.port, &user, &password);
-    value["masterarn"] = json!(master_secret(&sm, &server).await);
-    let arn = sm.create("pg-bysu-", &value).await;
-    let function = Function::spawn(&function_binary("postgres-alternating-users"), &sm.url, &[]);
+    let arn = alternating_secret(&sm, &server, &user, &password).await;
+    let function = shipped("postgres-alternating-users", &[]);
     let token = sm.start_rotation(&arn).await;
     invoke(&function, &arn, &token, "createSecret").expect_ok("createSecret");
 
@@ -269,11 +325,8 @@ async fn a_user_the_superuser_created_needs_the_admin_option_from_16() {
         let (kind, message) =
             invoke(&function, &arn, &token, "setSecret").expect_err("no ADMIN option");
         assert_eq!(kind, "PermissionError", "{version}: {message}");
-        assert!(
-            message.contains(&arn) && message.contains("admin (masterarn)"),
-            "{message}"
-        );
-        let fix = statement_in(&message, &fix_prefix(&user, &server.admin_user));
+        assert_names(&message, &[&arn, "admin (masterarn)"]);
+        let fix = statement_in(&message, &admin_option_grant(&user, &server.admin_user));
         assert!(!role_exists(&server, &clone).await, "no half-made clone");
         let log = server.log();
         assert!(
@@ -287,55 +340,28 @@ async fn a_user_the_superuser_created_needs_the_admin_option_from_16() {
         login(server.port, &user, &password)
             .await
             .expect("the user is untouched");
-
         // The operator runs what the message says; the retry of the step completes.
-        su.batch_execute(&fix)
-            .await
-            .unwrap_or_else(|e| panic!("{fix}: {e:?}"));
-        invoke(&function, &arn, &token, "setSecret").expect_ok("setSecret after the grant");
-    } else {
-        invoke(&function, &arn, &token, "setSecret")
-            .expect_ok("before 16, CREATEROLE is enough to grant any role that is not a superuser");
+        exec(&su, &fix).await;
     }
-    for s in ["testSecret", "finishSecret"] {
+    // Before 16, CREATEROLE is enough to grant any role that is not a superuser.
+    for s in &STEPS[1..] {
         invoke(&function, &arn, &token, s).expect_ok(s);
     }
-    assert_eq!(
-        sm.version_of(&arn, "AWSCURRENT").await.as_deref(),
-        Some(token.as_str())
-    );
-    assert_eq!(username_at(&sm, &arn, "AWSCURRENT").await, clone);
-    let pw = password_at(&sm, &arn, "AWSCURRENT").await;
-    let s = connect(server.port, &clone, &pw, "postgres")
-        .await
-        .expect("the clone logs in");
-    assert_eq!(
-        current_user(&s).await,
-        user,
-        "the clone acts as the original"
-    );
+    let pw = current_acts_as(&sm, &arn, server.port, &clone, &user).await;
 
     // The next rotation changes the original's own password, which needs the same option.
     let token = sm.start_rotation(&arn).await;
-    for s in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+    for s in STEPS {
         invoke(&function, &arn, &token, s).expect_ok(s);
     }
-    assert_eq!(username_at(&sm, &arn, "AWSCURRENT").await, user);
-    login(
-        server.port,
-        &user,
-        &password_at(&sm, &arn, "AWSCURRENT").await,
-    )
-    .await
-    .expect("the original's new password");
+    current_is(&sm, &arn, server.port, &user).await;
 
     let output = settled_output(&function, "step finished");
-    for secret in [
-        password.as_str(),
-        pw.as_str(),
-        server.admin_password.as_str(),
-    ] {
-        assert!(!output.contains(secret), "a password is in the output");
+    for secret in [&password, &pw, &server.admin_password] {
+        assert!(
+            !output.contains(secret.as_str()),
+            "a password is in the output"
+        );
     }
 }
 
@@ -345,31 +371,31 @@ async fn a_user_another_createrole_role_created_needs_the_admin_option_from_16()
     let sm = Sm::from_env();
     let version = version_num(&db).await;
     // A second user manager, made by the admin, creates the user to rotate.
-    let other = unique("mgr");
-    let other_pw = unique("Mgr-pw-");
+    let manager = unique("mgr");
+    let manager_pw = unique("Mgr-pw-");
     admin_exec(
         &db,
         &[format!(
             "CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}",
-            ident(&other),
-            literal(&other_pw)
+            ident(&manager),
+            literal(&manager_pw)
         )],
     )
     .await;
-    let as_other = connect(db.port, &other, &other_pw, "postgres")
+    let as_manager = connect(db.port, &manager, &manager_pw, "postgres")
         .await
         .expect("the second manager logs in");
     let user = unique("bymgr");
     let password = unique("Mgr-made-");
-    let clone = format!("{user}_clone");
-    as_other
-        .batch_execute(&format!(
+    exec(
+        &as_manager,
+        &format!(
             "CREATE ROLE {} LOGIN PASSWORD {}",
             ident(&user),
             literal(&password)
-        ))
-        .await
-        .expect("the second manager creates the user");
+        ),
+    )
+    .await;
     if version >= MEMBERSHIP_OPTIONS_VERSION {
         // The admin reaches an ADMIN option on the user through its membership in the manager
         // it created, which does not inherit: pg_has_role and ALTER ROLE accept that, GRANT
@@ -385,109 +411,95 @@ async fn a_user_another_createrole_role_created_needs_the_admin_option_from_16()
             .get(0);
         assert!(reaches, "{version}");
     }
-    let mut value = secret(db.port, &user, &password);
-    value["masterarn"] = json!(master_secret(&sm, &db).await);
-    let arn = sm.create("pg-bymgr-", &value).await;
+    let arn = alternating_secret(&sm, &db, &user, &password).await;
     let r = rotator(&sm, AlternatingUsers, &[]);
     let token = sm.start_rotation(&arn).await;
-    step(&r, &arn, &token, "createSecret")
-        .await
-        .expect("createSecret");
-
-    if version >= MEMBERSHIP_OPTIONS_VERSION {
-        let err = step(&r, &arn, &token, "setSecret")
-            .await
-            .expect_err("no usable ADMIN option");
-        assert_eq!(err.kind(), "PermissionError", "{version}: {err}");
-        let message = err.to_string();
-        let fix = statement_in(&message, &fix_prefix(&user, &db.admin_user));
+    if let Some((message, fix)) = refused_without_admin_option(&r, &db, &arn, &token, &user).await {
+        assert!(!message.contains(&password), "{message}");
         assert!(
-            !message.contains(&password) && !message.contains("SCRAM-SHA-256$"),
-            "{message}"
+            !role_exists(&db, &format!("{user}_clone")).await,
+            "no half-made clone"
         );
-        assert!(!role_exists(&db, &clone).await, "no half-made clone");
         // The user's creator holds the ADMIN option, so it may run the statement too.
-        as_other
-            .batch_execute(&fix)
-            .await
-            .unwrap_or_else(|e| panic!("{fix}: {e:?}"));
+        exec(&as_manager, &fix).await;
     }
-    step(&r, &arn, &token, "setSecret")
-        .await
-        .unwrap_or_else(|e| panic!("{version}: setSecret: {e}"));
-    for s in ["testSecret", "finishSecret"] {
-        step(&r, &arn, &token, s)
-            .await
-            .unwrap_or_else(|e| panic!("{s}: {e}"));
-    }
-    let pw = password_at(&sm, &arn, "AWSCURRENT").await;
-    let s = connect(db.port, &clone, &pw, "postgres")
-        .await
-        .expect("the clone logs in");
-    assert_eq!(
-        current_user(&s).await,
-        user,
-        "the clone acts as the original"
-    );
+    complete(&r, &arn, &token).await;
+    current_acts_as(&sm, &arn, db.port, &format!("{user}_clone"), &user).await;
 }
 
 #[tokio::test]
 async fn a_clone_the_superuser_made_is_refused_before_its_password_changes_from_16() {
-    let server = Postgres::start_with(Options::default()).expect("a server");
-    let version = version_num(&server).await;
+    let (server, su, user, clone) = own_server(Options::default(), "pair").await;
     let sm = Sm::from_env();
-    let user = unique("pair");
-    let clone = format!("{user}_clone");
-    let su = superuser(&server).await;
     // A pair made by hand by the superuser, the clone already a member of the original.
-    su.batch_execute(&format!(
-        "CREATE ROLE {u} LOGIN PASSWORD 'Pair-pw-1'; CREATE ROLE {c} LOGIN PASSWORD 'Pair-pw-2'; GRANT {u} TO {c}",
-        u = ident(&user),
-        c = ident(&clone)
-    ))
-    .await
-    .expect("the superuser makes the pair");
-    let mut value = secret(server.port, &user, "Pair-pw-1");
-    value["masterarn"] = json!(master_secret(&sm, &server).await);
-    let arn = sm.create("pg-pair-", &value).await;
+    exec(
+        &su,
+        &format!(
+            "CREATE ROLE {u} LOGIN PASSWORD 'Pair-pw-1'; CREATE ROLE {c} LOGIN PASSWORD 'Pair-pw-2'; GRANT {u} TO {c}",
+            u = ident(&user),
+            c = ident(&clone)
+        ),
+    )
+    .await;
+    let arn = alternating_secret(&sm, &server, &user, "Pair-pw-1").await;
     let r = rotator(&sm, AlternatingUsers, &[]);
     let token = sm.start_rotation(&arn).await;
-    step(&r, &arn, &token, "createSecret")
-        .await
-        .expect("createSecret");
-
-    if version >= MEMBERSHIP_OPTIONS_VERSION {
-        let err = step(&r, &arn, &token, "setSecret")
-            .await
-            .expect_err("no ADMIN option on the clone");
-        assert_eq!(err.kind(), "PermissionError", "{version}: {err}");
-        let message = err.to_string();
-        let fix = statement_in(&message, &fix_prefix(&clone, &server.admin_user));
+    if let Some((message, fix)) =
+        refused_without_admin_option(&r, &server, &arn, &token, &clone).await
+    {
         assert!(message.contains("password"), "{message}");
         login(server.port, &clone, "Pair-pw-2")
             .await
             .expect("the clone's password did not change");
-        su.batch_execute(&fix)
-            .await
-            .unwrap_or_else(|e| panic!("{fix}: {e:?}"));
+        exec(&su, &fix).await;
     }
-    step(&r, &arn, &token, "setSecret")
-        .await
-        .unwrap_or_else(|e| panic!("{version}: setSecret: {e}"));
-    for s in ["testSecret", "finishSecret"] {
-        step(&r, &arn, &token, s)
-            .await
-            .unwrap_or_else(|e| panic!("{s}: {e}"));
-    }
-    login(
-        server.port,
-        &clone,
-        &password_at(&sm, &arn, "AWSCURRENT").await,
-    )
-    .await
-    .expect("the clone's new password");
+    complete(&r, &arn, &token).await;
+    current_is(&sm, &arn, server.port, &clone).await;
     assert!(
         login(server.port, &clone, "Pair-pw-2").await.is_err(),
         "the old one is gone"
     );
+}
+
+#[tokio::test]
+async fn admin_without_createrole_is_a_permission_error() {
+    let f = fixture(AlternatingUsers, "perm").await;
+    let weak = unique("weak");
+    create_role(&f.db, &weak, "Weak-pw-1").await;
+    let master = json!({"masterarn": f.sm.create(
+        "pg-weak-",
+        &json!({"username": weak, "password": "Weak-pw-1"}),
+    )
+    .await});
+    let arn = store(
+        &f.sm,
+        "pg-perm-",
+        secret(f.db.port, &f.user, &f.password),
+        &master,
+    )
+    .await;
+    let r = rotator(&f.sm, AlternatingUsers, &[]);
+    let token = f.sm.start_rotation(&arn).await;
+    let (failed, err) = refusal(&r, &arn, &token, "PermissionError").await;
+    assert_eq!(failed, "setSecret", "{err}");
+    let msg = err.to_string();
+    assert_names(
+        &msg,
+        &[
+            "admin (masterarn)",
+            &format!("ALTER ROLE {} CREATEROLE", ident(&weak)),
+        ],
+    );
+    // From 16 the admin also needs the ADMIN option on the user, and one message says both.
+    let version = version_num(&f.db).await;
+    assert_eq!(
+        msg.contains(&admin_option_grant(&f.user, &weak)),
+        version >= ADMIN_OPTION_VERSION,
+        "{version}: {msg}"
+    );
+    assert!(
+        !msg.contains("Weak-pw-1") && !msg.contains("SCRAM-SHA-256$"),
+        "{msg}"
+    );
+    assert!(!role_exists(&f.db, &f.clone).await);
 }

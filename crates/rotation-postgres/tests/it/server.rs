@@ -6,88 +6,63 @@
 use crate::common::*;
 use rotation_core::Strategy::{AlternatingUsers, SingleUser};
 use serde_json::{Value, json};
-use test_support::lambda::Function;
-use test_support::moto::Moto;
 use test_support::postgres::{BIN_VAR, Options, Postgres};
-use test_support::secrets::{Sm, rotate, step};
-use test_support::{function_binary, unique};
+use test_support::secrets::Sm;
 
-/// Add the keys of `extra` to the secret `value`.
-fn merge(value: &mut Value, extra: &Value) {
-    for (k, v) in extra.as_object().into_iter().flatten() {
-        value[k] = v.clone();
-    }
-}
-
-/// `rolpassword` of each role, read as the superuser.
-async fn stored_verifiers(server: &Postgres, roles: &[&str]) -> Vec<String> {
-    let su = connect(
-        server.port,
-        "postgres",
-        server
-            .superuser_password
-            .as_deref()
-            .expect("an owned server"),
-        "postgres",
-    )
-    .await
-    .expect("superuser");
-    let mut out = Vec::new();
-    for role in roles {
-        let row = su
-            .query_one(
-                "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
-                &[role],
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{role}: {e}"));
-        out.push(row.get::<_, String>(0));
-    }
-    out
+/// `rolpassword` of `role`, read as the superuser.
+async fn stored_verifier(server: &Postgres, role: &str) -> String {
+    superuser(server)
+        .await
+        .query_one(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
+            &[&role],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{role}: {e}"))
+        .get(0)
 }
 
 /// Rotate a single user twice and an alternating pair three times, with the keys of `extra`
-/// added to the secrets; returns every password the rotations made and the roles involved.
-async fn rotate_all(server: &Postgres, sm: &Sm, extra: &Value) -> (Vec<String>, Vec<String>) {
+/// added to the secrets. Then the server's log must hold no password the rotations made, and
+/// the statement that set each role's stored verifier, which `is_expected` must accept.
+async fn rotations_log_only_verifiers(
+    server: &Postgres,
+    extra: &Value,
+    is_expected: fn(&str) -> bool,
+) {
+    let sm = Sm::from_env();
     let mut passwords = Vec::new();
-    let single = unique("logsu");
-    create_role(server, &single, "Log-old-1").await;
-    let mut value = secret(server.port, &single, "Log-old-1");
-    merge(&mut value, extra);
-    let arn = sm.create("pg-log-", &value).await;
-    let r = rotator(sm, SingleUser, &[]);
-    for _ in 0..2 {
-        let token = sm.start_rotation(&arn).await;
-        rotate(&r, &arn, &token)
-            .await
-            .expect("single-user rotation");
-        let pw = password_at(sm, &arn, "AWSCURRENT").await;
-        login(server.port, &single, &pw)
-            .await
-            .expect("new password");
-        passwords.push(pw);
+    let mut roles = Vec::new();
+    for (strategy, rotations) in [(SingleUser, 2), (AlternatingUsers, 3)] {
+        let role = new_role(&sm, server, strategy, "log", extra).await;
+        let r = rotator(&sm, strategy, &[]);
+        for _ in 0..rotations {
+            passwords.push(rotate_through(&r, &sm, &role.arn, server.port).await.1);
+        }
+        roles.push(role.user);
+        if strategy == AlternatingUsers {
+            roles.push(role.clone);
+        }
     }
-
-    let base = unique("logalt");
-    create_role(server, &base, "Log-old-2").await;
-    let mut value = secret(server.port, &base, "Log-old-2");
-    value["masterarn"] = json!(master_secret(sm, server).await);
-    merge(&mut value, extra);
-    let arn = sm.create("pg-log-alt-", &value).await;
-    let r = rotator(sm, AlternatingUsers, &[]);
-    for _ in 0..3 {
-        let token = sm.start_rotation(&arn).await;
-        rotate(&r, &arn, &token)
-            .await
-            .expect("alternating rotation");
-        let pw = password_at(sm, &arn, "AWSCURRENT").await;
-        login(server.port, &username_at(sm, &arn, "AWSCURRENT").await, &pw)
-            .await
-            .expect("new password");
-        passwords.push(pw);
+    let log = server.log();
+    assert!(
+        log.contains("CREATE ROLE") && log.contains("ALTER ROLE"),
+        "statements were logged"
+    );
+    for pw in &passwords {
+        assert!(
+            !log.contains(pw.as_str()),
+            "a new password is in the server log"
+        );
     }
-    let clone = format!("{base}_clone");
-    (passwords, vec![single, base, clone])
+    for role in &roles {
+        let verifier = stored_verifier(server, role).await;
+        assert!(is_expected(&verifier), "{role}: {verifier}");
+        assert!(
+            log.contains(&verifier),
+            "{role}: the statement that set the stored verifier is in the log"
+        );
+    }
 }
 
 #[tokio::test]
@@ -97,33 +72,13 @@ async fn statement_log_holds_verifiers_never_passwords() {
         ..Options::default()
     })
     .expect("server with log_statement = all");
-    let sm = Sm::from_env();
-    let (passwords, roles) = rotate_all(&server, &sm, &json!({})).await;
-    let log = server.log();
-    for pw in &passwords {
-        assert!(
-            !log.contains(pw.as_str()),
-            "a new password is in the server log"
-        );
-    }
-    let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
-    for (role, verifier) in roles.iter().zip(stored_verifiers(&server, &roles).await) {
-        assert!(
-            verifier.starts_with("SCRAM-SHA-256$4096:"),
-            "{role}: {verifier}"
-        );
-        assert!(
-            log.contains(&verifier),
-            "{role}: the statement that set the stored verifier is in the log"
-        );
-    }
-    assert!(
-        log.contains("CREATE ROLE") && log.contains("ALTER ROLE"),
-        "statements were logged"
-    );
+    rotations_log_only_verifiers(&server, &json!({}), |v| {
+        v.starts_with("SCRAM-SHA-256$4096:")
+    })
+    .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn md5_servers_get_md5_hashes_and_a_warning() {
     let server = Postgres::start_with(Options {
         md5: true,
@@ -135,72 +90,33 @@ async fn md5_servers_get_md5_hashes_and_a_warning() {
 
     // The server offers no TLS and asks for MD5 answers, which a listener can replay or
     // attack: with `ssl` absent no password leaves, and the error says how to accept that.
-    let user = unique("md5prefer");
-    create_role(&server, &user, "Md5-prefer-1").await;
-    let arn = sm
-        .create(
-            "pg-md5-prefer-",
-            &secret(server.port, &user, "Md5-prefer-1"),
-        )
-        .await;
+    let prefer = new_role(&sm, &server, SingleUser, "md5prefer", &json!({})).await;
     let r = rotator(&sm, SingleUser, &[]);
-    let token = sm.start_rotation(&arn).await;
-    step(&r, &arn, &token, "createSecret")
-        .await
-        .expect("createSecret");
-    let err = step(&r, &arn, &token, "setSecret")
-        .await
-        .expect_err("no MD5 login without TLS");
-    assert_eq!(err.kind(), "TlsError", "{err}");
-    assert!(
-        err.to_string().contains("MD5") && err.to_string().contains("\"ssl\": false"),
-        "{err}"
-    );
-    login(server.port, &user, "Md5-prefer-1")
+    let token = sm.start_rotation(&prefer.arn).await;
+    let (failed, err) = refusal(&r, &prefer.arn, &token, "TlsError").await;
+    assert_eq!(failed, "setSecret", "no MD5 login without TLS: {err}");
+    assert_names(&err.to_string(), &["MD5", "\"ssl\": false"]);
+    login(server.port, &prefer.user, &prefer.password)
         .await
         .expect("the password did not change");
 
     // With "ssl": false the owner accepted plaintext, and MD5 servers rotate as before.
     let plaintext = json!({"ssl": false});
-    let (passwords, roles) = rotate_all(&server, &sm, &plaintext).await;
-    let log = server.log();
-    for pw in &passwords {
-        assert!(
-            !log.contains(pw.as_str()),
-            "a new password is in the server log"
-        );
-    }
-    let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
-    for (role, verifier) in roles.iter().zip(stored_verifiers(&server, &roles).await) {
-        assert!(
-            verifier.starts_with("md5") && verifier.len() == 35,
-            "{role}: {verifier}"
-        );
-        assert!(log.contains(&verifier), "{role}");
-    }
+    rotations_log_only_verifiers(&server, &plaintext, |v| {
+        v.starts_with("md5") && v.len() == 35
+    })
+    .await;
 
     // The shipped function says that MD5 is deprecated.
-    let user = unique("md5bin");
-    create_role(&server, &user, "Md5-old-1").await;
-    let mut value = secret(server.port, &user, "Md5-old-1");
-    merge(&mut value, &plaintext);
-    let arn = sm.create("pg-md5-", &value).await;
-    let token = sm.start_rotation(&arn).await;
-    let f = Function::spawn(
-        &function_binary("postgres-single-user"),
-        &Moto::from_env().url,
-        &[],
-    );
-    f.rotate(&arn, &token);
-    let output = settled_output(&f, "deprecated");
-    assert!(
-        output.contains("MD5") && output.contains("deprecated"),
-        "{output}"
-    );
+    let role = new_role(&sm, &server, SingleUser, "md5bin", &plaintext).await;
+    let token = sm.start_rotation(&role.arn).await;
+    let f = shipped("postgres-single-user", &[]);
+    tokio::task::block_in_place(|| f.rotate(&role.arn, &token));
+    assert_names(&settled_output(&f, "deprecated"), &["MD5", "deprecated"]);
     login(
         server.port,
-        &user,
-        &password_at(&sm, &arn, "AWSCURRENT").await,
+        &role.user,
+        &password_at(&sm, &role.arn, "AWSCURRENT").await,
     )
     .await
     .expect("new password");
