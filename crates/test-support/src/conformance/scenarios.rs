@@ -1,43 +1,27 @@
-//! The scenarios of the conformance suite, one `async fn` each, generic over the [`Adapter`].
-//! Each takes the strategy and asserts on the database (through the adapter) and on Secrets
-//! Manager.
+//! The scenarios of the conformance suite, one `pub async fn name<A: Adapter>(a: &A,
+//! strategy: Strategy)` each, generic over the [`Adapter`](super::Adapter). Each asserts on the
+//! database (through the adapter), on Secrets Manager and, for the `binary_` ones, on the
+//! shipped `bootstrap` run as Lambda runs it.
+//!
+//! - [`rotation`]: rotations that succeed (once, twice, every step twice, hostile names,
+//!   `EXCLUDE_CHARACTERS`, the AWSPREVIOUS fallback).
+//! - [`refusals`]: rotations that must fail and change nothing (tampered AWSPENDING, database
+//!   down, a wrong password, the admin as the rotated user).
+//! - [`binary`]: the shipped binaries (no secret in their output, a kill between steps, the
+//!   Secrets Manager call budget).
 
-use super::Adapter;
-use rotation_core::Strategy;
+pub mod binary;
+pub mod refusals;
+pub mod rotation;
 
-/// A whole rotation: the new credentials read the canary, AWSCURRENT moves, the old password
-/// stops working (unless the engine keeps it), and for alternating users both users work.
-pub async fn full_rotation<A: Adapter>(_a: &A, _strategy: Strategy) {
-    todo!("written by the conformance work")
-}
-
-/// Two rotations in a row (alternating users: back to the original user).
-pub async fn two_rotations<A: Adapter>(_a: &A, _strategy: Strategy) {
-    todo!("written by the conformance work")
-}
-
-/// Every step run twice ends in the same state as once.
-pub async fn every_step_twice<A: Adapter>(_a: &A, _strategy: Strategy) {
-    todo!("written by the conformance work")
-}
-
-/// An AWSPENDING naming another user, host, port or engine is refused and nothing changes.
-pub async fn tampered_pending<A: Adapter>(_a: &A, _strategy: Strategy) {
-    todo!("written by the conformance work")
-}
-
-/// Nothing listens, or something accepts and never answers: a NetworkError that says what to
-/// check, within the connect timeout.
-pub async fn database_down<A: Adapter>(_a: &A, _strategy: Strategy) {
-    todo!("written by the conformance work")
-}
-
-/// Hostile user names and passwords rotate without injection.
-pub async fn hostile_names_and_passwords<A: Adapter>(_a: &A, _strategy: Strategy) {
-    todo!("written by the conformance work")
-}
-
-/// `EXCLUDE_CHARACTERS` and `PASSWORD_LENGTH` shape a password the database accepts.
-pub async fn exclude_characters<A: Adapter>(_a: &A, _strategy: Strategy) {
-    todo!("written by the conformance work")
-}
+pub use binary::{
+    binary_call_budget, binary_killed_after_set_secret_and_retried,
+    binary_rotates_and_prints_no_secret,
+};
+pub use refusals::{
+    admin_is_never_rotated, database_down, tampered_pending, wrong_current_password,
+};
+pub use rotation::{
+    awsprevious_fallback, every_step_twice, exclude_characters, full_rotation,
+    hostile_names_and_passwords, two_rotations,
+};
