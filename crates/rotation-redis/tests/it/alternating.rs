@@ -1,19 +1,15 @@
 //! Alternating users, what only Redis has: the clone is an exact copy of the current user's ACL
-//! rules with one password, the model is whichever user is current, a stale clone is reset, and
-//! an application user named `<admin>_clone` never makes the admin the user to reset. The
-//! engine-agnostic scenarios are in the conformance suite.
+//! rules with one password, the model is whichever user is current, and a stale clone is reset.
+//! The engine-agnostic scenarios are in the conformance suite.
 
 use crate::common::*;
 use rotation_core::Strategy::AlternatingUsers;
-use test_support::redis::Flavor;
 use test_support::unique;
 
 on_redis_and_valkey!(
     rotations_alternate_and_copy_the_current_user,
     an_existing_clone_is_reset_to_the_model,
 );
-
-per_flavor!(the_admin_user_is_never_reset);
 
 async fn rotations_alternate_and_copy_the_current_user(db: Db) {
     let c = Case::new(db, unique("alt"), "First-pw-1", RICH_RULES, true).await;
@@ -83,38 +79,4 @@ async fn an_existing_clone_is_reset_to_the_model(db: Db) {
         c.db.login(&clone, "Stale-pw-1").await.is_err(),
         "the stale password is gone"
     );
-}
-
-/// An application user named `<admin>_clone` would make the admin the user to reset.
-async fn the_admin_user_is_never_reset(flavor: Flavor) {
-    let db = Db::throwaway(flavor);
-    let admin = db.server.admin_user.clone();
-    let c = Case::new(
-        db,
-        format!("{admin}_clone"),
-        "First-pw-1",
-        &["+@read"],
-        true,
-    )
-    .await;
-    let before = c.db.rules_of(&admin).await;
-    let r = rotator(&c.sm, AlternatingUsers, &[]);
-    let token = c.sm.start_rotation(&c.arn).await;
-    let (kind, message) = failure(
-        test_support::secrets::rotate(&r, &c.arn, &token).await,
-        "admin as the alternate",
-    );
-    assert_eq!(kind, "ConfusedDeputy", "{message}");
-    assert!(
-        message.starts_with("createSecret") && message.contains("admin user of the masterarn"),
-        "refused before anything is stored: {message}"
-    );
-    assert_eq!(
-        c.db.rules_of(&admin).await,
-        before,
-        "the admin is untouched"
-    );
-    c.db.login(&admin, &c.db.server.admin_password)
-        .await
-        .expect("admin logs in");
 }
