@@ -9,13 +9,12 @@ use std::process::ExitCode;
 struct Panicking;
 
 impl Engine for Panicking {
-    fn rules(&self) -> SecretRules {
-        SecretRules {
-            engines: &["probe"],
-            default_port: 1,
-            default_dbname: None,
-        }
-    }
+    const RULES: SecretRules = SecretRules {
+        engines: &["probe"],
+        default_port: 1,
+        default_dbname: None,
+    };
+    const DEFAULT_EXCLUDE_CHARACTERS: &'static str = "";
 
     async fn check_username(&self, _: &DbSecret, _: &str) -> Result<(), EngineError> {
         Ok(())
@@ -35,5 +34,5 @@ impl Engine for Panicking {
 }
 
 fn main() -> ExitCode {
-    rotation_core::run(Strategy::SingleUser, "", |_| Ok(Panicking))
+    rotation_core::run(Strategy::SingleUser, |_| Ok(Panicking))
 }

@@ -31,21 +31,20 @@ pub struct SetAlternate<'a> {
 /// The engine-specific half of a rotation function.
 pub trait Engine: Send + Sync + 'static {
     /// Which secrets this engine accepts, and its defaults.
-    fn rules(&self) -> SecretRules;
+    const RULES: SecretRules;
+
+    /// The default of `EXCLUDE_CHARACTERS` for this engine's functions.
+    const DEFAULT_EXCLUDE_CHARACTERS: &'static str;
 
     /// Whether single-user rotation uses the secret's `masterarn` when present (engines whose
     /// users cannot change their own password, such as Redis).
-    fn single_user_uses_admin(&self) -> bool {
-        false
-    }
+    const SINGLE_USER_USES_ADMIN: bool = false;
 
     /// Whether setSecret makes the change again when AWSPENDING already logs in. The
     /// default (no) suits engines whose change is one atomic statement. An engine whose change
     /// has a second part that can fail after the first (Redis: `ACL SAVE` after
     /// `ACL SETUSER`) says yes, so that a retry completes it; its change must be idempotent.
-    fn repeat_set_when_pending_works(&self) -> bool {
-        false
-    }
+    const REPEAT_SET_WHEN_PENDING_WORKS: bool = false;
 
     /// Refuse an alternate user name the server cannot hold, before anything is created.
     /// `current` are working credentials, in case the limit depends on the server.

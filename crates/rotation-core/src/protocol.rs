@@ -167,7 +167,7 @@ impl<E: Engine> Rotator<E> {
         else {
             return Ok(None);
         };
-        DbSecret::parse(&json, &self.engine.rules())
+        DbSecret::parse(&json, &E::RULES)
             .map(Some)
             .map_err(|source| RotationError::BadSecret {
                 arn: cx.arn.clone(),
@@ -408,7 +408,7 @@ impl<E: Engine> Rotator<E> {
         let admin = self
             .admin_for_check(cx, &current)
             .await?
-            .filter(|_| self.engine.single_user_uses_admin());
+            .filter(|_| E::SINGLE_USER_USES_ADMIN);
         let known = [&current, &pending];
 
         // Who can log in now? AWSCURRENT, or an AWSPREVIOUS of the same account when a
@@ -424,7 +424,7 @@ impl<E: Engine> Rotator<E> {
 
         // Pending already works: an earlier run of this step got through.
         let pending_works = self.pending_works(cx, &pending, &known).await?;
-        if pending_works && !self.engine.repeat_set_when_pending_works() {
+        if pending_works && !E::REPEAT_SET_WHEN_PENDING_WORKS {
             info!("AWSPENDING already logs in; nothing to do");
             return Ok(());
         }
@@ -518,9 +518,7 @@ impl<E: Engine> Rotator<E> {
             .check_login(&current)
             .await
             .map_err(|e| cx.db(AWSCURRENT, e, &known))?;
-        if self.pending_works(cx, &pending, &known).await?
-            && !self.engine.repeat_set_when_pending_works()
-        {
+        if self.pending_works(cx, &pending, &known).await? && !E::REPEAT_SET_WHEN_PENDING_WORKS {
             info!("AWSPENDING already logs in; nothing to do");
             return Ok(());
         }

@@ -15,9 +15,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Run a rotation function. `default_exclude` is the engine's `EXCLUDE_CHARACTERS` default;
-/// `make_engine` builds the engine from the TLS settings (and reads its own variables).
-pub fn run<E, F>(strategy: Strategy, default_exclude: &str, make_engine: F) -> ExitCode
+/// Run a rotation function. `make_engine` builds the engine from the TLS settings (and reads
+/// its own variables); `EXCLUDE_CHARACTERS` defaults to the engine's
+/// [`Engine::DEFAULT_EXCLUDE_CHARACTERS`].
+pub fn run<E, F>(strategy: Strategy, make_engine: F) -> ExitCode
 where
     E: Engine,
     F: FnOnce(TlsSettings) -> Result<E, ConfigError>,
@@ -34,7 +35,7 @@ where
         }
     };
     let result = runtime.block_on(async move {
-        let setup = Config::from_env(strategy, default_exclude).and_then(|config| {
+        let setup = Config::from_env(strategy, E::DEFAULT_EXCLUDE_CHARACTERS).and_then(|config| {
             let tls = TlsSettings::from_config(&config)?;
             Ok((make_engine(tls)?, config))
         });

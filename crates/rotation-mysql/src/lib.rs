@@ -12,6 +12,7 @@
 //! only when it is exact.
 
 mod connect;
+pub mod facts;
 pub mod sql;
 
 use connect::{Session, classify};
@@ -23,14 +24,13 @@ use rotation_core::{
 use sql::Privileges;
 use tracing::{info, warn};
 
-/// The default of `EXCLUDE_CHARACTERS` for MySQL.
-pub const DEFAULT_EXCLUDE_CHARACTERS: &str = "/@\"'\\";
+pub use facts::DEFAULT_EXCLUDE_CHARACTERS;
 
-/// The secrets MySQL functions accept.
+/// The secrets these functions accept (from [`facts`]).
 pub const RULES: SecretRules = SecretRules {
-    engines: &["mysql", "aurora-mysql", "mariadb"],
-    default_port: 3306,
-    default_dbname: None,
+    engines: facts::ENGINES,
+    default_port: facts::DEFAULT_PORT,
+    default_dbname: facts::DEFAULT_DBNAME,
 };
 
 /// The MySQL engine.
@@ -75,9 +75,10 @@ impl MySql {
 }
 
 impl Engine for MySql {
-    fn rules(&self) -> SecretRules {
-        RULES
-    }
+    const RULES: SecretRules = RULES;
+    const DEFAULT_EXCLUDE_CHARACTERS: &'static str = facts::DEFAULT_EXCLUDE_CHARACTERS;
+    const SINGLE_USER_USES_ADMIN: bool = facts::SINGLE_USER_USES_ADMIN;
+    const REPEAT_SET_WHEN_PENDING_WORKS: bool = facts::REPEAT_SET_WHEN_PENDING_WORKS;
 
     async fn check_username(&self, current: &DbSecret, alternate: &str) -> Result<(), EngineError> {
         let (limit, source) = match self.username_limit {

@@ -18,6 +18,7 @@
 //! with the statement that fixes it.
 
 mod connect;
+pub mod facts;
 pub mod sql;
 
 use connect::Session;
@@ -31,15 +32,13 @@ use tracing::{info, warn};
 
 pub use connect::classify as classify_error;
 
-/// The default of `EXCLUDE_CHARACTERS` for PostgreSQL: the templates' set plus `:`, which
-/// would break connection URIs built from the secret.
-pub const DEFAULT_EXCLUDE_CHARACTERS: &str = ":/@\"'\\";
+pub use facts::DEFAULT_EXCLUDE_CHARACTERS;
 
-/// The secrets PostgreSQL functions accept.
+/// The secrets these functions accept (from [`facts`]).
 pub const RULES: SecretRules = SecretRules {
-    engines: &["postgres", "aurora-postgresql"],
-    default_port: 5432,
-    default_dbname: Some("postgres"),
+    engines: facts::ENGINES,
+    default_port: facts::DEFAULT_PORT,
+    default_dbname: facts::DEFAULT_DBNAME,
 };
 
 /// The PostgreSQL engine.
@@ -228,9 +227,10 @@ async fn create_clone(
 }
 
 impl Engine for PostgreSql {
-    fn rules(&self) -> SecretRules {
-        RULES
-    }
+    const RULES: SecretRules = RULES;
+    const DEFAULT_EXCLUDE_CHARACTERS: &'static str = facts::DEFAULT_EXCLUDE_CHARACTERS;
+    const SINGLE_USER_USES_ADMIN: bool = facts::SINGLE_USER_USES_ADMIN;
+    const REPEAT_SET_WHEN_PENDING_WORKS: bool = facts::REPEAT_SET_WHEN_PENDING_WORKS;
 
     async fn check_username(&self, current: &DbSecret, alternate: &str) -> Result<(), EngineError> {
         let base = sql::pair_base(&current.username, alternate);

@@ -16,6 +16,7 @@
 
 pub mod acl;
 pub mod connect;
+pub mod facts;
 
 use connect::{Persistence, Session};
 use rotation_core::config::ConfigError;
@@ -25,14 +26,13 @@ use rotation_core::{
 };
 use tracing::{debug, info, warn};
 
-/// The default of `EXCLUDE_CHARACTERS` for Redis (the templates' default).
-pub const DEFAULT_EXCLUDE_CHARACTERS: &str = "/@\"'\\";
+pub use facts::DEFAULT_EXCLUDE_CHARACTERS;
 
-/// The secrets Redis functions accept.
+/// The secrets these functions accept (from [`facts`]).
 pub const RULES: SecretRules = SecretRules {
-    engines: &["redis", "valkey"],
-    default_port: 6379,
-    default_dbname: None,
+    engines: facts::ENGINES,
+    default_port: facts::DEFAULT_PORT,
+    default_dbname: facts::DEFAULT_DBNAME,
 };
 
 /// What single-user setSecret does with the password of AWSCURRENT (`PREVIOUS_PASSWORD`).
@@ -113,19 +113,10 @@ fn report(persistence: &Persistence, user: &str) {
 }
 
 impl Engine for RedisEngine {
-    fn rules(&self) -> SecretRules {
-        RULES
-    }
-
-    /// `ACL SAVE` can fail after `ACL SETUSER` succeeded; repeating the whole change (it is
-    /// idempotent) on a retry saves it then.
-    fn repeat_set_when_pending_works(&self) -> bool {
-        true
-    }
-
-    fn single_user_uses_admin(&self) -> bool {
-        true
-    }
+    const RULES: SecretRules = RULES;
+    const DEFAULT_EXCLUDE_CHARACTERS: &'static str = facts::DEFAULT_EXCLUDE_CHARACTERS;
+    const SINGLE_USER_USES_ADMIN: bool = facts::SINGLE_USER_USES_ADMIN;
+    const REPEAT_SET_WHEN_PENDING_WORKS: bool = facts::REPEAT_SET_WHEN_PENDING_WORKS;
 
     async fn check_username(
         &self,

@@ -159,7 +159,7 @@ macro_rules! conformance_suite {
                         $flavour,
                         alternating_users,
                         AlternatingUsers,
-                        []
+                        [admin_secret_must_name_the_same_database]
                     );
                 }
             )+

@@ -221,11 +221,11 @@ impl Sm {
             .unwrap_or_else(|e| panic!("CancelRotateSecret: {e:?}"));
     }
 
-    /// A rotator for `engine` with settings from `vars` (as if they were the environment).
+    /// A rotator for `engine` with settings from `vars` (as if they were the environment);
+    /// `EXCLUDE_CHARACTERS` defaults to the engine's own default, as in the binaries.
     pub fn rotator<E: Engine>(
         &self,
         strategy: Strategy,
-        default_exclude: &str,
         vars: &[(&str, &str)],
         make_engine: impl FnOnce(TlsSettings) -> E,
     ) -> Rotator<E> {
@@ -233,8 +233,10 @@ impl Sm {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        let config = Config::from_lookup(strategy, default_exclude, |k| map.get(k).cloned())
-            .unwrap_or_else(|e| panic!("test settings: {e}"));
+        let config = Config::from_lookup(strategy, E::DEFAULT_EXCLUDE_CHARACTERS, |k| {
+            map.get(k).cloned()
+        })
+        .unwrap_or_else(|e| panic!("test settings: {e}"));
         let tls =
             TlsSettings::from_config(&config).unwrap_or_else(|e| panic!("test TLS settings: {e}"));
         Rotator::new(

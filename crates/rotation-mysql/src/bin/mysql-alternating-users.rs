@@ -2,13 +2,9 @@
 //! `_clone`, using the admin credentials named by `masterarn`.
 
 use rotation_core::Strategy;
-use rotation_mysql::{DEFAULT_EXCLUDE_CHARACTERS, MySql};
+use rotation_mysql::MySql;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    rotation_core::run(
-        Strategy::AlternatingUsers,
-        DEFAULT_EXCLUDE_CHARACTERS,
-        MySql::from_env,
-    )
+    rotation_core::run(Strategy::AlternatingUsers, MySql::from_env)
 }

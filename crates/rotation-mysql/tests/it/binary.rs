@@ -1,194 +1,16 @@
 //! The shipped `bootstrap` binaries, run through a Lambda Runtime API exactly as Lambda runs
-//! them: full rotations, a crash and retry in a fresh process, no secret in their output or in
-//! the server's general log, clones that stay exact whatever the server's `sql_mode`, and
-//! account errors that say what to check.
+//! them, in what only MySQL has: no password in the server's general log, clones that stay
+//! exact whatever the server's `sql_mode`, and ERROR 1396 explained. Rotations, kills and the
+//! call budget through the binaries are in the conformance suite.
 
 use crate::common::*;
 use rotation_mysql::sql;
-use serde_json::{Value, json};
+use serde_json::json;
 use test_support::function_binary;
 use test_support::lambda::Function;
 use test_support::mariadb::MariaDb;
 use test_support::secrets::Sm;
 use test_support::unique;
-
-fn assert_no_secret(output: &str, secrets: &[&str]) {
-    for s in secrets {
-        assert!(
-            !output.contains(s),
-            "a password appears in the function's output:\n{output}"
-        );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn single_user_binary_rotates_and_prints_no_secret() {
-    let db = db();
-    let sm = Sm::from_env();
-    let user = unique("bin");
-    let old = unique("Old-pw-");
-    create_user(&db, &user, "%", &old, &[], false).await;
-    let arn = sm.create("mysql-bin-", &secret(db.port, &user, &old)).await;
-    let f = Function::spawn(
-        &function_binary("mysql-single-user"),
-        &sm.url,
-        &[("LOG_LEVEL", "debug")],
-    );
-    let token = sm.start_rotation(&arn).await;
-    tokio::task::block_in_place(|| f.rotate(&arn, &token));
-    let new = password_at(&sm, &arn, "AWSCURRENT").await;
-    login(db.port, &user, &new).await.expect("new password");
-
-    // A failing step: the same process keeps serving and says why.
-    let token2 = sm.start_rotation(&arn).await;
-    tokio::task::block_in_place(|| f.invoke(&arn, &token2, "createSecret").expect_ok("create"));
-    let mut pending = sm
-        .value(&arn, "AWSPENDING", Some(&token2))
-        .await
-        .expect("pending");
-    let third = pending["password"].as_str().expect("pw").to_owned();
-    pending["username"] = json!("root");
-    sm.tamper_pending(&arn, &token2, &pending).await;
-    let (kind, message) =
-        tokio::task::block_in_place(|| f.invoke(&arn, &token2, "setSecret")).expect_err("tampered");
-    assert_eq!(kind, "ConfusedDeputy", "{message}");
-
-    let output = f.output();
-    assert_no_secret(&output, &[&old, &new, &third]);
-    // Logs are JSON lines that name the secret, the step and the duration.
-    let lines: Vec<Value> = output
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    assert!(!lines.is_empty(), "the function logs JSON:\n{output}");
-    let finished = lines
-        .iter()
-        .find(|l| l["message"] == "step finished" && l["span"]["step"] == "finishSecret")
-        .unwrap_or_else(|| panic!("a 'step finished' line for finishSecret:\n{output}"));
-    assert_eq!(finished["span"]["secret_arn"], arn.as_str());
-    assert_eq!(finished["span"]["token"], token.as_str());
-    assert_eq!(finished["span"]["strategy"], "single-user");
-    assert!(finished["duration_ms"].is_number());
-    assert!(
-        output.contains("offers no TLS"),
-        "the plaintext fallback is logged:\n{output}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn alternating_binary_rotates_and_prints_no_secret() {
-    let db = db();
-    let sm = Sm::from_env();
-    let user = unique("binalt");
-    let pw = unique("Pw-");
-    create_user(&db, &user, "%", &pw, &["SELECT ON appdb.*"], false).await;
-    let master = master_secret(&sm, &db).await;
-    let mut value = secret(db.port, &user, &pw);
-    value["masterarn"] = json!(master);
-    let arn = sm.create("mysql-binalt-", &value).await;
-    let f = Function::spawn(&function_binary("mysql-alternating-users"), &sm.url, &[]);
-    let mut seen = vec![pw.clone(), db.admin_password.clone()];
-    for _ in 0..2 {
-        let token = sm.start_rotation(&arn).await;
-        tokio::task::block_in_place(|| f.rotate(&arn, &token));
-        seen.push(password_at(&sm, &arn, "AWSCURRENT").await);
-    }
-    let cur = sm.value(&arn, "AWSCURRENT", None).await.expect("current");
-    assert_eq!(
-        cur["username"],
-        user.as_str(),
-        "back to the original after two rotations"
-    );
-    login(db.port, &user, cur["password"].as_str().expect("pw"))
-        .await
-        .expect("logs in");
-    let refs: Vec<&str> = seen.iter().map(String::as_str).collect();
-    assert_no_secret(&f.output(), &refs);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn killed_after_set_secret_and_retried_in_a_fresh_process() {
-    let db = db();
-    let sm = Sm::from_env();
-    let user = unique("kill");
-    let old = unique("Pw-");
-    create_user(&db, &user, "%", &old, &[], false).await;
-    let arn = sm
-        .create("mysql-kill-", &secret(db.port, &user, &old))
-        .await;
-    let binary = function_binary("mysql-single-user");
-    let token = sm.start_rotation(&arn).await;
-
-    let mut first = Function::spawn(&binary, &sm.url, &[]);
-    tokio::task::block_in_place(|| {
-        first
-            .invoke(&arn, &token, "createSecret")
-            .expect_ok("create");
-        first.invoke(&arn, &token, "setSecret").expect_ok("set");
-    });
-    first.kill();
-    assert!(!first.running());
-    // The database has the new password, AWSCURRENT still the old one: the state a crash
-    // or timeout between steps leaves.
-    let pending = sm
-        .value(&arn, "AWSPENDING", Some(&token))
-        .await
-        .expect("pending");
-    let new = pending["password"].as_str().expect("pw").to_owned();
-    login(db.port, &user, &new).await.expect("set happened");
-
-    let second = Function::spawn(&binary, &sm.url, &[]);
-    tokio::task::block_in_place(|| {
-        for s in ["setSecret", "testSecret", "finishSecret"] {
-            second.invoke(&arn, &token, s).expect_ok(s);
-        }
-    });
-    assert_eq!(password_at(&sm, &arn, "AWSCURRENT").await, new);
-    login(db.port, &user, &new)
-        .await
-        .expect("new password works");
-    assert_no_secret(&second.output(), &[&old, &new]);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_rotation_makes_only_the_secrets_manager_calls_it_needs() {
-    let db = db();
-    let sm = Sm::from_env();
-    let proxy = test_support::proxy::CountingProxy::start(&sm.url);
-    let master = master_secret(&sm, &db).await;
-    // Per step: DescribeSecret, then what it reads and writes. A `masterarn` costs one read at
-    // createSecret and one at setSecret (the check that the admin is not the rotated user),
-    // and testSecret reads AWSCURRENT to compare it with AWSPENDING.
-    for (function, with_master, budget) in [
-        ("mysql-single-user", false, 13),
-        ("mysql-single-user", true, 15),
-        ("mysql-alternating-users", true, 15),
-    ] {
-        let user = unique("calls");
-        let pw = unique("Pw-");
-        create_user(&db, &user, "%", &pw, &[], false).await;
-        let mut value = secret(db.port, &user, &pw);
-        if with_master {
-            value["masterarn"] = json!(master);
-        }
-        let arn = sm.create("mysql-calls-", &value).await;
-        let f = Function::spawn(&function_binary(function), &proxy.url, &[]);
-        let token = sm.start_rotation(&arn).await;
-        proxy.reset();
-        tokio::task::block_in_place(|| f.rotate(&arn, &token));
-        let counts = proxy.counts();
-        let total: usize = counts.values().sum();
-        assert!(
-            total <= budget,
-            "{function}: {total} calls, budget {budget}: {counts:?}"
-        );
-        assert_eq!(
-            counts.get("DescribeSecret"),
-            Some(&4),
-            "{function}: one per step: {counts:?}"
-        );
-    }
-}
 
 /// Log in as `user` to database `db` on 127.0.0.1:`port` and read `db`.canary's row.
 async fn read_canary(port: u16, user: &str, password: &str, db: &str) -> Result<String, String> {
@@ -282,19 +104,12 @@ async fn no_password_reaches_the_general_log() {
     use mysql_async::prelude::Queryable;
     let db = own_server();
     let sm = Sm::from_env();
-    let single = unique("logsu");
-    let single_pw = unique("Pw-");
-    create_user(&db, &single, "%", &single_pw, &[], false).await;
-    let alt = unique("logalt");
-    let alt_pw = unique("Pw-");
-    create_user(&db, &alt, "%", &alt_pw, &["SELECT ON appdb.*"], false).await;
-    let master = master_secret(&sm, &db).await;
+    let (single, single_pw) = new_user(&db, "logsu", &[]).await;
+    let (alt, alt_pw) = new_user(&db, "logalt", &["SELECT ON appdb.*"]).await;
     let single_arn = sm
         .create("mysql-log-", &secret(db.port, &single, &single_pw))
         .await;
-    let mut value = secret(db.port, &alt, &alt_pw);
-    value["masterarn"] = json!(master);
-    let alt_arn = sm.create("mysql-log-alt-", &value).await;
+    let alt_arn = secret_with_admin(&sm, &db, &alt, &alt_pw).await;
 
     // Logging starts after the setup above, which sent its passwords in plaintext.
     let mut c = admin(&db).await;
@@ -366,9 +181,7 @@ async fn no_password_reaches_the_general_log() {
 async fn clone_name_left_in_the_grant_tables_is_a_database_error_that_says_what_to_do() {
     let db = db();
     let sm = Sm::from_env();
-    let user = unique("left");
-    let pw = unique("Pw-");
-    create_user(&db, &user, "%", &pw, &["SELECT ON appdb.*"], false).await;
+    let (user, pw) = new_user(&db, "left", &["SELECT ON appdb.*"]).await;
     let clone = format!("{user}_clone");
     admin_exec(
         &db,
@@ -381,10 +194,7 @@ async fn clone_name_left_in_the_grant_tables_is_a_database_error_that_says_what_
         ],
     )
     .await;
-    let master = master_secret(&sm, &db).await;
-    let mut value = secret(db.port, &user, &pw);
-    value["masterarn"] = json!(master);
-    let arn = sm.create("mysql-left-", &value).await;
+    let arn = secret_with_admin(&sm, &db, &user, &pw).await;
     let f = Function::spawn(&function_binary("mysql-alternating-users"), &sm.url, &[]);
     let token = sm.start_rotation(&arn).await;
     tokio::task::block_in_place(|| f.invoke(&arn, &token, "createSecret").expect_ok("create"));

@@ -4,7 +4,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
 use rotation_core::Strategy;
 use rotation_core::protocol::Rotator;
-use rotation_mysql::{DEFAULT_EXCLUDE_CHARACTERS, MySql, sql};
+use rotation_mysql::{MySql, sql};
 use serde_json::{Value, json};
 use test_support::mariadb::MariaDb;
 use test_support::secrets::Sm;
@@ -14,15 +14,20 @@ pub fn db() -> MariaDb {
     MariaDb::from_env()
 }
 
-/// Log in as `user` on 127.0.0.1:`port` and run a query.
-pub async fn login(port: u16, user: &str, password: &str) -> Result<(), String> {
+/// A connection as `user` to 127.0.0.1:`port`.
+pub async fn connect(port: u16, user: &str, password: &str) -> Result<Conn, String> {
     let opts = OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
         .tcp_port(port)
         .user(Some(user))
         .pass(Some(password))
         .prefer_socket(false);
-    let mut c = Conn::new(opts).await.map_err(|e| e.to_string())?;
+    Conn::new(opts).await.map_err(|e| e.to_string())
+}
+
+/// Log in as `user` on 127.0.0.1:`port` and run a query.
+pub async fn login(port: u16, user: &str, password: &str) -> Result<(), String> {
+    let mut c = connect(port, user, password).await?;
     c.query_drop("SELECT 1").await.map_err(|e| e.to_string())?;
     let _ = c.disconnect().await;
     Ok(())
@@ -30,13 +35,9 @@ pub async fn login(port: u16, user: &str, password: &str) -> Result<(), String> 
 
 /// An admin connection.
 pub async fn admin(db: &MariaDb) -> Conn {
-    let opts = OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(db.port)
-        .user(Some(db.admin_user.clone()))
-        .pass(Some(db.admin_password.clone()))
-        .prefer_socket(false);
-    Conn::new(opts).await.expect("admin connection")
+    connect(db.port, &db.admin_user, &db.admin_password)
+        .await
+        .unwrap_or_else(|e| panic!("admin connection: {e}"))
 }
 
 /// Run statements as admin.
@@ -72,6 +73,14 @@ pub async fn create_user(
         statements.push(format!("GRANT {g} TO {account}{suffix}"));
     }
     admin_exec(db, &statements).await;
+}
+
+/// A fresh user at host `%` with a fresh password and `grants`; returns both.
+pub async fn new_user(db: &MariaDb, prefix: &str, grants: &[&str]) -> (String, String) {
+    let user = test_support::unique(prefix);
+    let password = test_support::unique("Pw-");
+    create_user(db, &user, "%", &password, grants, false).await;
+    (user, password)
 }
 
 /// `SHOW GRANTS` of an account, with the account spelled `X` and password clauses removed,
@@ -129,13 +138,43 @@ pub fn secret(port: u16, user: &str, password: &str) -> Value {
     })
 }
 
+/// The admin secret in the templates' format.
+pub fn admin_secret(db: &MariaDb) -> Value {
+    json!({"engine": "mariadb", "host": "127.0.0.1", "port": db.port, "username": db.admin_user, "password": db.admin_password})
+}
+
 /// The admin secret, stored in the emulator; returns its ARN.
 pub async fn master_secret(sm: &Sm, db: &MariaDb) -> String {
-    sm.create(
-        "master-",
-        &json!({"engine": "mariadb", "host": "127.0.0.1", "port": db.port, "username": db.admin_user, "password": db.admin_password}),
-    )
-    .await
+    sm.create("master-", &admin_secret(db)).await
+}
+
+/// The secret of `user`@`%` naming the admin in `masterarn` (both stored); returns its ARN.
+pub async fn secret_with_admin(sm: &Sm, db: &MariaDb, user: &str, password: &str) -> String {
+    let mut value = secret(db.port, user, password);
+    value["masterarn"] = json!(master_secret(sm, db).await);
+    sm.create("mysql-", &value).await
+}
+
+/// Create `user`@`%` with `password` and no grants, and its secret naming the admin; returns
+/// the secret's ARN.
+pub async fn user_and_secret_with_admin(
+    sm: &Sm,
+    db: &MariaDb,
+    user: &str,
+    password: &str,
+) -> String {
+    create_user(db, user, "%", password, &[], false).await;
+    secret_with_admin(sm, db, user, password).await
+}
+
+/// setSecret, testSecret and finishSecret in-process: the retry of a rotation whose setSecret
+/// failed or was cut short.
+pub async fn finish_from_set(r: &Rotator<MySql>, arn: &str, token: &str) {
+    for s in ["setSecret", "testSecret", "finishSecret"] {
+        test_support::secrets::step(r, arn, token, s)
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
 }
 
 /// An in-process rotator for the strategy, with environment `vars`.
@@ -144,7 +183,7 @@ pub fn rotator(sm: &Sm, strategy: Strategy, vars: &[(&str, &str)]) -> Rotator<My
         .iter()
         .find(|(k, _)| *k == "USERNAME_CHARACTER_LIMIT")
         .map(|(_, v)| (*v).to_owned());
-    sm.rotator(strategy, DEFAULT_EXCLUDE_CHARACTERS, vars, |tls| {
+    sm.rotator(strategy, vars, |tls| {
         MySql::new(tls, limit.as_deref()).expect("engine")
     })
 }

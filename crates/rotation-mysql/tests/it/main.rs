@@ -1,10 +1,12 @@
 //! Integration tests of the MySQL functions against a real MariaDB and the moto emulator, both
-//! started by `cargo xtask test`. Most scenarios run the protocol in-process; `binary` runs the
-//! shipped `bootstrap` through a Lambda Runtime API.
+//! started by `cargo xtask test`. `conformance` runs the scenarios every engine passes (the
+//! protocol's rotations, refusals and the shipped binaries); the other modules hold what only
+//! MySQL has: grant copying and the locked clone, name limits, accepted engine names, the
+//! server's `sql_mode` and general log, ERROR 1396, and TLS.
 
-mod admin;
 mod alternating;
 mod binary;
 mod common;
-mod single_user;
+mod conformance;
+mod engine_names;
 mod tls;

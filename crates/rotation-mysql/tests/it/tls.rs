@@ -4,10 +4,10 @@
 use crate::common::*;
 use rotation_core::Strategy::{AlternatingUsers, SingleUser};
 use serde_json::json;
+use test_support::conformance::case::fails_at;
 use test_support::mariadb::MariaDb;
-use test_support::secrets::{Sm, rotate, step};
+use test_support::secrets::{Sm, rotate};
 use test_support::tls::TestCa;
-use test_support::unique;
 
 struct TlsDb {
     db: MariaDb,
@@ -26,9 +26,7 @@ async fn user_secret(
     ssl: Option<bool>,
     host: &str,
 ) -> (String, String, String) {
-    let user = unique("tls");
-    let pw = unique("Pw-");
-    create_user(db, &user, "%", &pw, &[], false).await;
+    let (user, pw) = new_user(db, "tls", &[]).await;
     let mut value = secret(db.port, &user, &pw);
     value["host"] = json!(host);
     if let Some(ssl) = ssl {
@@ -66,13 +64,7 @@ async fn tls_verification_with_and_without_the_ca() {
     for ssl in [Some(true), None] {
         let (arn, user, pw) = user_secret(&sm, &t.db, ssl, "localhost").await;
         let r = rotator(&sm, SingleUser, &[]);
-        let token = sm.start_rotation(&arn).await;
-        step(&r, &arn, &token, "createSecret")
-            .await
-            .expect("create");
-        let err = step(&r, &arn, &token, "setSecret")
-            .await
-            .expect_err("untrusted CA");
+        let (_, err) = fails_at(&r, &sm, &arn, "setSecret").await;
         assert_eq!(err.kind(), "TlsError", "ssl {ssl:?}: {err}");
         assert!(
             err.to_string().contains("CA_BUNDLE"),
@@ -94,26 +86,14 @@ async fn tls_required_on_a_server_without_tls_is_refused() {
     let sm = Sm::from_env();
     let (arn, _, _) = user_secret(&sm, &db, Some(true), "127.0.0.1").await;
     let r = rotator(&sm, SingleUser, &[]);
-    let token = sm.start_rotation(&arn).await;
-    step(&r, &arn, &token, "createSecret")
-        .await
-        .expect("create");
-    let err = step(&r, &arn, &token, "setSecret")
-        .await
-        .expect_err("no TLS offered");
+    let (_, err) = fails_at(&r, &sm, &arn, "setSecret").await;
     assert_eq!(err.kind(), "TlsError", "{err}");
     assert!(err.to_string().contains("does not offer TLS"), "{err}");
 
     // TLS_MODE=require applies to secrets without an ssl key.
     let (arn, _, _) = user_secret(&sm, &db, None, "127.0.0.1").await;
     let r = rotator(&sm, SingleUser, &[("TLS_MODE", "require")]);
-    let token = sm.start_rotation(&arn).await;
-    step(&r, &arn, &token, "createSecret")
-        .await
-        .expect("create");
-    let err = step(&r, &arn, &token, "setSecret")
-        .await
-        .expect_err("TLS_MODE=require");
+    let (_, err) = fails_at(&r, &sm, &arn, "setSecret").await;
     assert_eq!(err.kind(), "TlsError", "{err}");
 }
 
@@ -122,9 +102,7 @@ async fn the_clone_keeps_require_ssl() {
     let t = tls_db();
     let sm = Sm::from_env();
     let ca = t.ca.ca_pem();
-    let user = unique("req");
-    let pw = unique("Pw-");
-    create_user(&t.db, &user, "%", &pw, &["SELECT ON appdb.*"], false).await;
+    let (user, pw) = new_user(&t.db, "req", &["SELECT ON appdb.*"]).await;
     admin_exec(
         &t.db,
         &[format!(

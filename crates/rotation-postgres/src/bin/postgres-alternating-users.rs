@@ -2,13 +2,9 @@
 //! `_clone`, using the admin credentials named by `masterarn`.
 
 use rotation_core::Strategy;
-use rotation_postgres::{DEFAULT_EXCLUDE_CHARACTERS, PostgreSql};
+use rotation_postgres::PostgreSql;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    rotation_core::run(
-        Strategy::AlternatingUsers,
-        DEFAULT_EXCLUDE_CHARACTERS,
-        PostgreSql::from_env,
-    )
+    rotation_core::run(Strategy::AlternatingUsers, PostgreSql::from_env)
 }

@@ -3,8 +3,8 @@
 
 use rotation_core::Strategy;
 use rotation_core::protocol::Rotator;
+use rotation_postgres::PostgreSql;
 use rotation_postgres::sql::{ident, literal};
-use rotation_postgres::{DEFAULT_EXCLUDE_CHARACTERS, PostgreSql};
 use serde_json::{Value, json};
 use test_support::postgres::{DATABASE, Postgres};
 use test_support::secrets::{Sm, rotate, step};
@@ -151,7 +151,7 @@ pub async fn master_secret(sm: &Sm, db: &Postgres) -> String {
 
 /// An in-process rotator for the strategy, with environment `vars`.
 pub fn rotator(sm: &Sm, strategy: Strategy, vars: &[(&str, &str)]) -> Rotator<PostgreSql> {
-    sm.rotator(strategy, DEFAULT_EXCLUDE_CHARACTERS, vars, PostgreSql::new)
+    sm.rotator(strategy, vars, PostgreSql::new)
 }
 
 /// The password of the version carrying `stage`.

@@ -2,13 +2,9 @@
 //! `_clone`, using the admin credentials named by `masterarn`.
 
 use rotation_core::Strategy;
-use rotation_redis::{DEFAULT_EXCLUDE_CHARACTERS, RedisEngine};
+use rotation_redis::RedisEngine;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    rotation_core::run(
-        Strategy::AlternatingUsers,
-        DEFAULT_EXCLUDE_CHARACTERS,
-        RedisEngine::from_env,
-    )
+    rotation_core::run(Strategy::AlternatingUsers, RedisEngine::from_env)
 }

@@ -219,9 +219,7 @@ pub fn rotator(sm: &Sm, strategy: Strategy, vars: &[(&str, &str)]) -> Rotator<Re
         .find(|(k, _)| *k == "PREVIOUS_PASSWORD")
         .map(|(_, v)| *v);
     let previous = PreviousPassword::parse(previous).unwrap_or_else(|e| panic!("{e}"));
-    sm.rotator(strategy, DEFAULT_EXCLUDE_CHARACTERS, vars, |tls| {
-        RedisEngine::new(tls, previous)
-    })
+    sm.rotator(strategy, vars, |tls| RedisEngine::new(tls, previous))
 }
 
 /// A user with its secret on a server of its own test, and the emulator.

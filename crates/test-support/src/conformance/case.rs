@@ -1,10 +1,12 @@
 //! The scenarios' fixture: a user on the adapter's server and its secret in the emulator, and
-//! the assertions they share (these credentials read the canary, these do not).
+//! the assertions they share (these credentials read the canary, these do not, this step
+//! fails). [`fails_at`] serves engines' own tests too.
 
 use super::Adapter;
-use crate::secrets::Sm;
+use crate::secrets::{Sm, step};
 use crate::unique;
-use rotation_core::Strategy;
+use rotation_core::protocol::Rotator;
+use rotation_core::{Engine, RotationError, Strategy};
 use serde_json::{Value, json};
 
 /// A user the suite created, and the secret that rotates it.
@@ -143,4 +145,32 @@ pub async fn assert_refused<A: Adapter>(a: &A, user: &str, password: &str, what:
 pub async fn assert_stage_reads<A: Adapter>(a: &A, case: &Case, stage: &str) {
     let (user, password) = case.at(stage).await;
     assert_reads(a, &user, &password, stage).await;
+}
+
+/// Start a rotation of `arn` and run its steps up to `failing`, which must fail (the steps
+/// before it must not); returns the token and the error. A failed createSecret must have
+/// stored nothing.
+pub async fn fails_at<E: Engine>(
+    r: &Rotator<E>,
+    sm: &Sm,
+    arn: &str,
+    failing: &str,
+) -> (String, RotationError) {
+    let token = sm.start_rotation(arn).await;
+    for s in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        let result = step(r, arn, &token, s).await;
+        if s != failing {
+            result.unwrap_or_else(|e| panic!("{s} before {failing}: {e}"));
+            continue;
+        }
+        let err = result.expect_err(&format!("{failing} must fail"));
+        if s == "createSecret" {
+            assert!(
+                sm.value(arn, "AWSPENDING", Some(&token)).await.is_none(),
+                "createSecret failed and stored nothing: {err}"
+            );
+        }
+        return (token, err);
+    }
+    panic!("{failing} is not a step");
 }

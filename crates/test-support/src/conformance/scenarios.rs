@@ -6,7 +6,8 @@
 //! - [`rotation`]: rotations that succeed (once, twice, every step twice, hostile names,
 //!   `EXCLUDE_CHARACTERS`, the AWSPREVIOUS fallback).
 //! - [`refusals`]: rotations that must fail and change nothing (tampered AWSPENDING, database
-//!   down, a wrong password, the admin as the rotated user).
+//!   down, a wrong password, the admin as the rotated user, an admin secret for another
+//!   database).
 //! - [`binary`]: the shipped binaries (no secret in their output, a kill between steps, the
 //!   Secrets Manager call budget).
 
@@ -19,7 +20,8 @@ pub use binary::{
     binary_rotates_and_prints_no_secret,
 };
 pub use refusals::{
-    admin_is_never_rotated, database_down, tampered_pending, wrong_current_password,
+    admin_is_never_rotated, admin_secret_must_name_the_same_database, database_down,
+    tampered_pending, wrong_current_password,
 };
 pub use rotation::{
     awsprevious_fallback, every_step_twice, exclude_characters, full_rotation,

@@ -3,7 +3,7 @@
 
 use crate::conformance::Adapter;
 use crate::conformance::case::{
-    Case, assert_reads, assert_refused, clone_of, names_admin, secret_with,
+    Case, assert_reads, assert_refused, clone_of, fails_at, names_admin, secret_with,
 };
 use crate::lambda::Function;
 use crate::secrets::{Sm, step};
@@ -269,4 +269,43 @@ pub async fn admin_is_never_rotated<A: Adapter>(a: &A, strategy: Strategy) {
             "{function}: a password in the output:\n{output}"
         );
     }
+}
+
+/// Alternating users: the secret must name the admin in `masterarn`, and the admin's secret
+/// must be for the same database. A secret without `masterarn`, and an admin secret for
+/// another host, are bad secrets at createSecret: nothing is stored (`fails_at` checks it) and no clone is created.
+pub async fn admin_secret_must_name_the_same_database<A: Adapter>(a: &A, strategy: Strategy) {
+    let sm = Sm::from_env();
+    let user = unique("master");
+    let password = unique("Pw-");
+    a.create_user(&user, &password).await;
+    let admin = a.admin_secret();
+    let elsewhere = json!({
+        "username": admin["username"],
+        "password": admin["password"],
+        "host": "db.example.com",
+    });
+    let elsewhere = sm.create("conf-admin-elsewhere-", &elsewhere).await;
+    let r = a.rotator(&sm, strategy, &[]);
+    for (what, masterarn, expected) in [
+        ("no masterarn", None, "masterarn"),
+        (
+            "an admin of another host",
+            Some(elsewhere.as_str()),
+            "same database",
+        ),
+    ] {
+        let arn = sm
+            .create(
+                "conf-master-",
+                &secret_with(a, a.port(), &user, &password, masterarn),
+            )
+            .await;
+        let (_, err) = fails_at(&r, &sm, &arn, "createSecret").await;
+        let message = err.to_string();
+        assert_eq!(err.kind(), "BadSecret", "{what}: {message}");
+        assert!(message.contains(expected), "{what}: {message}");
+    }
+    assert!(!a.user_exists(&clone_of(&user)).await, "no clone created");
+    assert_reads(a, &user, &password, "the user, unchanged").await;
 }
