@@ -6,7 +6,7 @@
 use crate::common::{Db, rotator};
 use rotation_core::Strategy;
 use rotation_core::protocol::Rotator;
-use rotation_redis::RedisEngine;
+use rotation_redis::{RedisEngine, facts};
 use serde_json::{Value, json};
 use test_support::conformance::Adapter;
 use test_support::redis::Flavor;
@@ -33,10 +33,9 @@ impl Adapter for RedisAdapter {
     /// Redis keeps the single user's previous password until the next rotation by default
     /// (`PREVIOUS_PASSWORD=keep`).
     const SINGLE_USER_KEEPS_OLD_PASSWORD: bool = true;
-    /// The engine's `single_user_uses_admin()`.
-    const SINGLE_USER_USES_ADMIN: bool = true;
-    const ENGINE_NAMES: &'static [&'static str] = rotation_redis::RULES.engines;
-    const DEFAULT_EXCLUDE_CHARACTERS: &'static str = rotation_redis::DEFAULT_EXCLUDE_CHARACTERS;
+    const SINGLE_USER_USES_ADMIN: bool = facts::SINGLE_USER_USES_ADMIN;
+    const ENGINE_NAMES: &'static [&'static str] = facts::ENGINES;
+    const DEFAULT_EXCLUDE_CHARACTERS: &'static str = facts::DEFAULT_EXCLUDE_CHARACTERS;
 
     fn new(flavour: &str) -> Self {
         let db = match flavour {
@@ -54,8 +53,8 @@ impl Adapter for RedisAdapter {
 
     fn function(strategy: Strategy) -> &'static str {
         match strategy {
-            Strategy::SingleUser => "redis-single-user",
-            Strategy::AlternatingUsers => "redis-alternating-users",
+            Strategy::SingleUser => facts::SINGLE_USER,
+            Strategy::AlternatingUsers => facts::ALTERNATING_USERS,
         }
     }
 
