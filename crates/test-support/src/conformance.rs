@@ -43,18 +43,22 @@ pub trait Adapter: Sized + Send + Sync + 'static {
     const SINGLE_USER_KEEPS_OLD_PASSWORD: bool;
 
     /// Whether the engine's single-user rotation changes the password as the `masterarn` admin
-    /// when the secret names one (the engine's `single_user_uses_admin()`: Redis true, MySQL and
-    /// PostgreSQL false). The suite's single-user secrets then name the admin, as such an
-    /// engine is deployed; otherwise they have no `masterarn` (except in the scenarios that are
-    /// about it: the admin check and the call budget).
-    const SINGLE_USER_USES_ADMIN: bool;
+    /// when the secret names one (Redis true, MySQL and PostgreSQL false). The suite's
+    /// single-user secrets then name the admin, as such an engine is deployed; otherwise they
+    /// have no `masterarn` (except in the scenarios that are about it: the admin check and the
+    /// call budget). Defaults to the engine's `SINGLE_USER_USES_ADMIN`; leave it so.
+    const SINGLE_USER_USES_ADMIN: bool =
+        <Self::Engine as rotation_core::Engine>::SINGLE_USER_USES_ADMIN;
 
-    /// Every value of `engine` the functions accept (the engine's `RULES.engines`), the one
-    /// [`Adapter::secret`] writes among them.
-    const ENGINE_NAMES: &'static [&'static str];
+    /// Every value of `engine` the functions accept, the one [`Adapter::secret`] writes among
+    /// them. Defaults to the engine's `RULES.engines`; leave it so.
+    const ENGINE_NAMES: &'static [&'static str] =
+        <Self::Engine as rotation_core::Engine>::RULES.engines;
 
-    /// The engine's default of `EXCLUDE_CHARACTERS` (its `DEFAULT_EXCLUDE_CHARACTERS`).
-    const DEFAULT_EXCLUDE_CHARACTERS: &'static str;
+    /// The default of `EXCLUDE_CHARACTERS`. Defaults to the engine's
+    /// `DEFAULT_EXCLUDE_CHARACTERS`; leave it so.
+    const DEFAULT_EXCLUDE_CHARACTERS: &'static str =
+        <Self::Engine as rotation_core::Engine>::DEFAULT_EXCLUDE_CHARACTERS;
 
     /// Attach to (or start) the server of `flavour`, one of the names the engine's
     /// `conformance_suite!` call lists. The server offers no TLS (the binaries' plaintext

@@ -4,7 +4,7 @@
 //! call budget through the binaries are in the conformance suite.
 
 use crate::common::*;
-use rotation_mysql::sql;
+use rotation_mysql::{facts, sql};
 use serde_json::json;
 use test_support::function_binary;
 use test_support::lambda::Function;
@@ -76,7 +76,7 @@ async fn alternating_binary_copies_the_grants_whatever_the_servers_sql_mode() {
     value["masterarn"] = json!(master);
     value["dbname"] = json!("appdb");
     let arn = sm.create("mysql-ansi-", &value).await;
-    let f = Function::spawn(&function_binary("mysql-alternating-users"), &sm.url, &[]);
+    let f = Function::spawn(&function_binary(facts::ALTERNATING_USERS), &sm.url, &[]);
     let token = sm.start_rotation(&arn).await;
     tokio::task::block_in_place(|| f.rotate(&arn, &token));
     let current = sm.value(&arn, "AWSCURRENT", None).await.expect("current");
@@ -127,8 +127,8 @@ async fn no_password_reaches_the_general_log() {
 
     let mut passwords = vec![single_pw, alt_pw, db.admin_password.clone()];
     for (function, arn, rotations) in [
-        ("mysql-single-user", &single_arn, 2),
-        ("mysql-alternating-users", &alt_arn, 2),
+        (facts::SINGLE_USER, &single_arn, 2),
+        (facts::ALTERNATING_USERS, &alt_arn, 2),
     ] {
         let f = Function::spawn(&function_binary(function), &sm.url, &[]);
         for _ in 0..rotations {
@@ -195,7 +195,7 @@ async fn clone_name_left_in_the_grant_tables_is_a_database_error_that_says_what_
     )
     .await;
     let arn = secret_with_admin(&sm, &db, &user, &pw).await;
-    let f = Function::spawn(&function_binary("mysql-alternating-users"), &sm.url, &[]);
+    let f = Function::spawn(&function_binary(facts::ALTERNATING_USERS), &sm.url, &[]);
     let token = sm.start_rotation(&arn).await;
     tokio::task::block_in_place(|| f.invoke(&arn, &token, "createSecret").expect_ok("create"));
     let (kind, message) =

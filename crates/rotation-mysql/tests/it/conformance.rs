@@ -6,7 +6,7 @@ use crate::common::*;
 use mysql_async::prelude::Queryable;
 use rotation_core::Strategy;
 use rotation_core::protocol::Rotator;
-use rotation_mysql::{MySql, sql};
+use rotation_mysql::{MySql, facts, sql};
 use serde_json::Value;
 use test_support::conformance::Adapter;
 use test_support::mariadb::MariaDb;
@@ -23,9 +23,6 @@ const CANARY: &str = "tweet";
 impl Adapter for MySqlAdapter {
     type Engine = MySql;
     const SINGLE_USER_KEEPS_OLD_PASSWORD: bool = false;
-    const SINGLE_USER_USES_ADMIN: bool = false;
-    const ENGINE_NAMES: &'static [&'static str] = rotation_mysql::RULES.engines;
-    const DEFAULT_EXCLUDE_CHARACTERS: &'static str = rotation_mysql::DEFAULT_EXCLUDE_CHARACTERS;
 
     fn new(flavour: &str) -> Self {
         assert_eq!(flavour, "mariadb", "the MySQL suite runs on MariaDB");
@@ -34,8 +31,8 @@ impl Adapter for MySqlAdapter {
 
     fn function(strategy: Strategy) -> &'static str {
         match strategy {
-            Strategy::SingleUser => "mysql-single-user",
-            Strategy::AlternatingUsers => "mysql-alternating-users",
+            Strategy::SingleUser => facts::SINGLE_USER,
+            Strategy::AlternatingUsers => facts::ALTERNATING_USERS,
         }
     }
 

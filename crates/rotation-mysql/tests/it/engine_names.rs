@@ -13,7 +13,7 @@ async fn every_mysql_engine_name_rotates_and_others_are_refused() {
     let db = db();
     let sm = Sm::from_env();
     let r = rotator(&sm, SingleUser, &[]);
-    for engine in rotation_mysql::RULES.engines {
+    for engine in rotation_mysql::facts::ENGINES {
         let (user, pw) = new_user(&db, "eng", &[]).await;
         let mut value = secret(db.port, &user, &pw);
         value["engine"] = json!(engine);
