@@ -8,14 +8,7 @@ use std::path::{Path, PathBuf};
 use test_support::lambda::Function;
 use test_support::secrets::Sm;
 
-const FUNCTIONS: [&str; 6] = [
-    "mysql-single-user",
-    "mysql-alternating-users",
-    "postgres-single-user",
-    "postgres-alternating-users",
-    "redis-single-user",
-    "redis-alternating-users",
-];
+use rotation_functions::{AdminUse, Arch, Engine};
 
 struct Built {
     function: String,
@@ -70,15 +63,11 @@ fn the_expected_zips_exist() {
     }
     for b in &built {
         assert!(
-            FUNCTIONS.contains(&b.function.as_str()),
+            rotation_functions::function(&b.function).is_some(),
             "unexpected zip {}",
             b.zip.display()
         );
-        assert!(
-            ["x86_64", "arm64"].contains(&b.arch.as_str()),
-            "arch {}",
-            b.arch
-        );
+        assert!(Arch::parse(&b.arch).is_some(), "arch {}", b.arch);
     }
 }
 
@@ -144,7 +133,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 fn binaries_are_static_and_for_their_architecture() {
     for b in built() {
         let l = elf::linkage(&bootstrap(&b.zip));
-        let machine = if b.arch == "arm64" { 183 } else { 62 };
+        let machine = Arch::parse(&b.arch).expect("arch").elf_machine();
         assert_eq!(l.machine, machine, "{}: ELF machine", b.zip.display());
         assert!(
             !l.interpreter,
@@ -158,23 +147,20 @@ fn binaries_are_static_and_for_their_architecture() {
 /// A secret for the function's engine, as the shared test servers' admin; alternating users
 /// name `masterarn` (read at createSecret, never logged in with here).
 fn secret_for(function: &str, masterarn: &str) -> Value {
-    let (engine, port, user, password) = if function.starts_with("mysql") {
+    let f = rotation_functions::function(function).expect("a function of the table");
+    let engine = f.engine.engines()[0];
+    let (port, user, password) = if f.engine == Engine::MySql {
         let s = test_support::mariadb::MariaDb::from_env();
-        ("mysql", s.port, s.admin_user, s.admin_password)
-    } else if function.starts_with("postgres") {
+        (s.port, s.admin_user, s.admin_password)
+    } else if f.engine == Engine::Postgres {
         let s = test_support::postgres::Postgres::from_env();
-        (
-            "postgres",
-            s.port,
-            s.admin_user.clone(),
-            s.admin_password.clone(),
-        )
+        (s.port, s.admin_user.clone(), s.admin_password.clone())
     } else {
         let s = test_support::redis::Redis::from_env();
-        ("redis", s.port, s.admin_user, s.admin_password)
+        (s.port, s.admin_user, s.admin_password)
     };
     let mut v = json!({"engine": engine, "host": "127.0.0.1", "port": port, "username": user, "password": password, "ssl": false});
-    if function.ends_with("alternating-users") {
+    if f.admin == AdminUse::Always {
         v["masterarn"] = json!(masterarn);
     }
     v
@@ -198,15 +184,16 @@ async fn every_zip_serves_a_rotation_event() {
         std::fs::write(&binary, bootstrap(&b.zip)).expect("unzip");
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        let runner = if b.arch == "arm64" && std::env::consts::ARCH != "aarch64" {
-            assert!(
-                qemu.exists(),
-                "arm64 zips run under qemu: apt-get install qemu-user-static"
-            );
-            Some(qemu.as_path())
-        } else {
-            None
-        };
+        let runner =
+            if Arch::parse(&b.arch) == Some(Arch::Arm64) && std::env::consts::ARCH != "aarch64" {
+                assert!(
+                    qemu.exists(),
+                    "arm64 zips run under qemu: apt-get install qemu-user-static"
+                );
+                Some(qemu.as_path())
+            } else {
+                None
+            };
         let arn = sm.create("zip-", &secret_for(&b.function, &master)).await;
         let token = sm.start_rotation(&arn).await;
         let f = Function::spawn_under(runner, &binary, &sm.url, &[]);

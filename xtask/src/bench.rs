@@ -10,6 +10,7 @@
 use crate::dist::{self, Arch};
 use crate::tools;
 use anyhow::{Context, Result, bail};
+use rotation_functions::{AdminUse, Engine};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,6 +53,11 @@ fn cli(cmd: &mut Command, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// The engine of the function called `function`, from the table.
+fn engine_of(function: &str) -> Option<Engine> {
+    rotation_functions::function(function).map(|f| f.engine)
+}
+
 fn find(candidates: &[&str], package: &str) -> Result<PathBuf> {
     test_support::process::find_binary(candidates, package).map_err(anyhow::Error::msg)
 }
@@ -64,7 +70,8 @@ fn make_user(
     password: &str,
     master: Option<&str>,
 ) -> Result<Value> {
-    let mut secret = if function.starts_with("mysql") {
+    let engine = engine_of(function);
+    let mut secret = if engine == Some(Engine::MySql) {
         let db = &stack.mariadb;
         cli(
             Command::new(find(
@@ -81,7 +88,7 @@ fn make_user(
             "creating a MySQL user",
         )?;
         json!({"engine": "mysql", "host": "127.0.0.1", "port": db.port, "username": user, "password": password, "ssl": false})
-    } else if function.starts_with("postgres") {
+    } else if engine == Some(Engine::Postgres) {
         let db = &stack.postgres;
         cli(
             Command::new(find(
@@ -134,13 +141,14 @@ fn make_user(
 }
 
 fn admin_secret(stack: &Stack, function: &str) -> Value {
-    let (port, user, password) = if function.starts_with("mysql") {
+    let engine = engine_of(function);
+    let (port, user, password) = if engine == Some(Engine::MySql) {
         (
             stack.mariadb.port,
             &stack.mariadb.admin_user,
             &stack.mariadb.admin_password,
         )
-    } else if function.starts_with("postgres") {
+    } else if engine == Some(Engine::Postgres) {
         (
             stack.postgres.port,
             &stack.postgres.admin_user,
@@ -178,7 +186,8 @@ fn measure(
         sm,
         proxy,
     } = bench;
-    let master = match function.ends_with("alternating-users") {
+    let admin = rotation_functions::function(function).map(|f| f.admin);
+    let master = match admin == Some(AdminUse::Always) {
         true => Some(rt.block_on(sm.create("bench-master-", &admin_secret(stack, function)))),
         false => None,
     };
@@ -250,10 +259,14 @@ pub fn run_cli(args: &[String]) -> Result<()> {
         }
     }
     if functions.is_empty() {
-        functions = dist::FUNCTIONS
-            .iter()
-            .map(|(n, _)| (*n).to_owned())
-            .collect();
+        functions = rotation_functions::names().map(str::to_owned).collect();
+    }
+    if let Some(f) = functions.iter().find(|f| engine_of(f).is_none()) {
+        let names: Vec<_> = rotation_functions::names().collect();
+        bail!(
+            "unknown function {f:?}; expected one of {}",
+            names.join(", ")
+        );
     }
     if build {
         dist::build(&dist::Options {

@@ -13,49 +13,28 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Every function: (name, package that holds its binary).
-pub const FUNCTIONS: &[(&str, &str)] = &[
-    ("mysql-single-user", "rotation-mysql"),
-    ("mysql-alternating-users", "rotation-mysql"),
-    ("postgres-single-user", "rotation-postgres"),
-    ("postgres-alternating-users", "rotation-postgres"),
-    ("redis-single-user", "rotation-redis"),
-    ("redis-alternating-users", "rotation-redis"),
-];
+pub use rotation_functions::Arch;
 
-/// A Lambda architecture and the Rust target that builds for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arch {
-    /// `x86_64`.
-    X86_64,
-    /// `arm64` (Graviton).
-    Arm64,
-}
-
-impl Arch {
-    /// Lambda's name.
-    pub fn lambda_name(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64",
-            Arch::Arm64 => "arm64",
-        }
+/// Every function as (name, package that holds its binary), from [`rotation_functions::FUNCTIONS`].
+pub const FUNCTIONS: [(&str, &str); rotation_functions::FUNCTIONS.len()] = {
+    let table = rotation_functions::FUNCTIONS;
+    let mut out = [("", ""); rotation_functions::FUNCTIONS.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = (table[i].name, table[i].package);
+        i += 1;
     }
+    out
+};
 
-    /// The Rust target triple.
-    pub fn triple(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64-unknown-linux-musl",
-            Arch::Arm64 => "aarch64-unknown-linux-musl",
-        }
-    }
-
-    fn parse_list(s: &str) -> Result<Vec<Arch>> {
-        Ok(match s {
-            "x86_64" | "amd64" => vec![Arch::X86_64],
-            "arm64" | "aarch64" => vec![Arch::Arm64],
-            "all" => vec![Arch::X86_64, Arch::Arm64],
-            other => bail!("--arch {other:?}: expected x86_64, arm64 or all"),
-        })
+/// Parse `--arch`: one architecture, or `all`.
+fn parse_arches(s: &str) -> Result<Vec<Arch>> {
+    match s {
+        "all" => Ok(Arch::ALL.to_vec()),
+        one => match Arch::parse(one) {
+            Some(arch) => Ok(vec![arch]),
+            None => bail!("--arch {one:?}: expected x86_64, arm64 or all"),
+        },
     }
 }
 
@@ -77,7 +56,7 @@ impl Options {
     /// Parse `[--arch A] [--function F…] [--ca-bundle PEM]`.
     pub fn parse(args: &[String]) -> Result<Options> {
         let mut opts = Options {
-            arches: vec![Arch::X86_64, Arch::Arm64],
+            arches: Arch::ALL.to_vec(),
             functions: Vec::new(),
             ca_bundle: None,
             panic_probe: false,
@@ -90,7 +69,7 @@ impl Options {
                     .with_context(|| format!("{flag} needs a value"))
             };
             match a.as_str() {
-                "--arch" => opts.arches = Arch::parse_list(&value("--arch")?)?,
+                "--arch" => opts.arches = parse_arches(&value("--arch")?)?,
                 "--function" => opts.functions.push(value("--function")?),
                 "--ca-bundle" => opts.ca_bundle = Some(PathBuf::from(value("--ca-bundle")?)),
                 other => bail!(
@@ -99,8 +78,8 @@ impl Options {
             }
         }
         for f in &opts.functions {
-            if !FUNCTIONS.iter().any(|(name, _)| name == f) {
-                let names: Vec<_> = FUNCTIONS.iter().map(|(n, _)| *n).collect();
+            if rotation_functions::function(f).is_none() {
+                let names: Vec<_> = rotation_functions::names().collect();
                 bail!(
                     "unknown function {f:?}; expected one of {}",
                     names.join(", ")
@@ -108,7 +87,7 @@ impl Options {
             }
         }
         if opts.functions.is_empty() {
-            opts.functions = FUNCTIONS.iter().map(|(n, _)| (*n).to_owned()).collect();
+            opts.functions = rotation_functions::names().map(str::to_owned).collect();
         }
         Ok(opts)
     }
@@ -166,7 +145,7 @@ fn ensure_toolchain(arches: &[Arch]) -> Result<()> {
 /// cargo-cyclonedx writes one file per binary into each package folder; they are moved out
 /// (and the ones not asked for removed) so the source tree stays clean.
 fn write_sboms(root: &Path, arch: Arch, functions: &[String], out: &Path) -> Result<()> {
-    eprintln!("xtask: writing SBOMs for {}", arch.lambda_name());
+    eprintln!("xtask: writing SBOMs for {}", arch.as_str());
     run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(root)
@@ -200,7 +179,7 @@ fn write_sboms(root: &Path, arch: Arch, functions: &[String], out: &Path) -> Res
             if functions.iter().any(|f| f == bin) {
                 std::fs::rename(
                     entry.path(),
-                    out.join(format!("{bin}-{}.cdx.json", arch.lambda_name())),
+                    out.join(format!("{bin}-{}.cdx.json", arch.as_str())),
                 )?;
             } else {
                 std::fs::remove_file(entry.path())?;
@@ -225,7 +204,7 @@ pub fn build(opts: &Options) -> Result<Vec<Artifact>> {
         eprintln!(
             "xtask: building {} for {} ({}); a cold build takes several minutes",
             opts.functions.join(", "),
-            arch.lambda_name(),
+            arch.as_str(),
             arch.triple()
         );
         cargo_build(&root, arch, &opts.functions, opts.panic_probe)?;
@@ -235,7 +214,7 @@ pub fn build(opts: &Options) -> Result<Vec<Artifact>> {
                 .join(arch.triple())
                 .join("release")
                 .join(f);
-            let zip = out.join(format!("{f}-{}.zip", arch.lambda_name()));
+            let zip = out.join(format!("{f}-{}.zip", arch.as_str()));
             eprintln!("xtask: zipping {}", zip.display());
             write_zip(&zip, &binary, ca.as_deref())?;
             let zip_bytes = std::fs::read(&zip)?;
@@ -300,10 +279,8 @@ fn cargo_build(root: &Path, arch: Arch, functions: &[String], panic_probe: bool)
             arch.triple(),
         ]);
     for f in functions {
-        let package = FUNCTIONS
-            .iter()
-            .find(|(n, _)| n == f)
-            .map(|(_, p)| *p)
+        let package = rotation_functions::function(f)
+            .map(|f| f.package)
             .context("unknown function")?;
         cmd.args(["--package", package, "--bin", f]);
     }
@@ -373,7 +350,7 @@ fn print_table(artifacts: &[Artifact]) {
         println!(
             "{:<28} {:<7} {:>10} {:>11}  {}",
             a.function,
-            a.arch.lambda_name(),
+            a.arch.as_str(),
             human(a.zip_size),
             human(a.binary_size),
             a.sha256

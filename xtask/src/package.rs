@@ -12,10 +12,11 @@ mod template;
 mod yaml;
 
 use anyhow::{Context, Result, bail, ensure};
+use rotation_functions::{Arch, FUNCTIONS, Function};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use template::{Arch, Artifacts, FUNCTIONS, Function};
+use template::Artifacts;
 
 use crate::tools;
 

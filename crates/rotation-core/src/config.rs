@@ -28,7 +28,8 @@ impl Strategy {
 pub struct PasswordPolicy {
     /// `PASSWORD_LENGTH`, default 32.
     pub length: i64,
-    /// `EXCLUDE_CHARACTERS`, default `/@"'\` (the engine may add more, e.g. `:`).
+    /// `EXCLUDE_CHARACTERS`, by default the engine's
+    /// [`Engine::DEFAULT_EXCLUDE_CHARACTERS`](crate::Engine::DEFAULT_EXCLUDE_CHARACTERS).
     pub exclude_characters: String,
     /// `EXCLUDE_NUMBERS`.
     pub exclude_numbers: bool,

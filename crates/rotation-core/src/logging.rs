@@ -26,6 +26,12 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// The name of `lambda_runtime`'s span around each invocation.
 const INVOCATION_SPAN: &str = "Lambda runtime invoke";
 
+/// The target prefix of this project's own log lines. A target is the module path of the line,
+/// and every crate of the project is called `rotation-<part>` (the table of functions checks
+/// it for the engine crates), so one prefix covers rotation-core and whichever engine the
+/// binary was built with, and this module names no engine. `Targets` matches by prefix.
+const OWN_TARGETS: &str = "rotation_";
+
 /// Fields of that span that belong at the top level of every line.
 const INVOCATION_FIELDS: &[&str] = &["requestId", "xrayTraceId", "tenantId"];
 
@@ -81,10 +87,7 @@ pub fn init() {
     let filter = Targets::new()
         .with_default(LevelFilter::WARN.min(settings.level))
         .with_target("lambda_runtime::layers::trace", LevelFilter::INFO)
-        .with_target("rotation_core", settings.level)
-        .with_target("rotation_mysql", settings.level)
-        .with_target("rotation_postgres", settings.level)
-        .with_target("rotation_redis", settings.level);
+        .with_target(OWN_TARGETS, settings.level);
     // lambda_runtime logs every handler error a second time, as a bare ERROR line without our
     // span's fields; the step's own "step failed" line already says it all. Its other lines
     // (a panic, a Runtime API failure) carry fields and stay.

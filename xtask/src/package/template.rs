@@ -13,54 +13,17 @@ pub const REPOSITORY_URL: &str = "https://github.com/rotation-lambdas/rotation-l
 /// The version of the applications: the workspace version (`[workspace.package] version`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// A CPU architecture that `cargo xtask dist` builds for, named as Lambda names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arch {
-    /// AWS Graviton; the default.
-    Arm64,
-    /// Intel and AMD.
-    X86_64,
+use rotation_functions::{AdminUse, Arch, Engine, Function, Strategy};
+
+/// How the templates speak of an engine.
+trait EngineText {
+    /// What the engine's functions rotate, for descriptions.
+    fn covers(self) -> &'static str;
+    /// The SAR label of the engine.
+    fn label(self) -> &'static str;
 }
 
-impl Arch {
-    /// Both architectures, the default first.
-    pub const ALL: [Arch; 2] = [Arch::Arm64, Arch::X86_64];
-
-    /// The name used by Lambda and in the zip file names.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Arch::Arm64 => "arm64",
-            Arch::X86_64 => "x86_64",
-        }
-    }
-
-    /// Parse `arm64` or `x86_64`.
-    pub fn parse(s: &str) -> Option<Arch> {
-        Arch::ALL.into_iter().find(|a| a.as_str() == s)
-    }
-}
-
-/// The database engine a function rotates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    /// MySQL, MariaDB, Aurora MySQL.
-    MySql,
-    /// PostgreSQL, Aurora PostgreSQL.
-    Postgres,
-    /// Redis OSS and Valkey (ACL users).
-    Redis,
-}
-
-impl Engine {
-    /// Characters left out of generated passwords unless the `excludeCharacters` parameter
-    /// says otherwise; AWS's defaults (PostgreSQL adds `:`, which breaks connection URIs).
-    pub fn default_exclude_characters(self) -> &'static str {
-        match self {
-            Engine::MySql | Engine::Redis => "/@\"'\\",
-            Engine::Postgres => ":/@\"'\\",
-        }
-    }
-
+impl EngineText for Engine {
     fn covers(self) -> &'static str {
         match self {
             Engine::MySql => "MySQL, MariaDB and Aurora MySQL",
@@ -78,86 +41,23 @@ impl Engine {
     }
 }
 
-/// How a function rotates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    /// The user changes its own password.
-    SingleUser,
-    /// Two users, `name` and `name_clone`, set by an admin (the `masterarn` secret).
-    AlternatingUsers,
+/// What the templates derive from a [`Function`] of the table.
+trait FunctionText: Copy {
+    /// The logical id of the function resource.
+    fn logical_id(self) -> String;
+    /// The logical id of the execution role.
+    fn role_id(self) -> String;
+    /// Whether the template has the `usernameCharacterLimit` parameter.
+    fn has_username_limit(self) -> bool;
+    /// One sentence for the template, the function and the SAR listing.
+    fn description(self) -> String;
 }
 
-/// Whether a function reads an admin secret, and so needs `masterSecretArn`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MasterSecret {
-    /// Never.
-    None,
-    /// Always: the parameter is required.
-    Required,
-    /// When the rotated secret has a `masterarn` key: the parameter may be empty.
-    Optional,
-}
-
-/// One rotation function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Function {
-    /// The function's name in this project: `target/dist/<name>-<arch>.zip`, `deploy/<name>/`.
-    pub name: &'static str,
-    /// The database it rotates.
-    pub engine: Engine,
-    /// How it rotates.
-    pub strategy: Strategy,
-}
-
-/// Every function, in the order the README lists them.
-pub const FUNCTIONS: [Function; 6] = [
-    Function::new("mysql-single-user", Engine::MySql, Strategy::SingleUser),
-    Function::new(
-        "mysql-alternating-users",
-        Engine::MySql,
-        Strategy::AlternatingUsers,
-    ),
-    Function::new(
-        "postgres-single-user",
-        Engine::Postgres,
-        Strategy::SingleUser,
-    ),
-    Function::new(
-        "postgres-alternating-users",
-        Engine::Postgres,
-        Strategy::AlternatingUsers,
-    ),
-    Function::new("redis-single-user", Engine::Redis, Strategy::SingleUser),
-    Function::new(
-        "redis-alternating-users",
-        Engine::Redis,
-        Strategy::AlternatingUsers,
-    ),
-];
-
-impl Function {
-    const fn new(name: &'static str, engine: Engine, strategy: Strategy) -> Function {
-        Function {
-            name,
-            engine,
-            strategy,
-        }
-    }
-
-    /// Whether and how the function reads an admin secret.
-    pub fn master_secret(self) -> MasterSecret {
-        match (self.strategy, self.engine) {
-            (Strategy::AlternatingUsers, _) => MasterSecret::Required,
-            // Redis ACL users cannot always change their own password; an admin may do it.
-            (Strategy::SingleUser, Engine::Redis) => MasterSecret::Optional,
-            (Strategy::SingleUser, _) => MasterSecret::None,
-        }
-    }
-
+impl FunctionText for Function {
     /// The logical id of the function resource. For MySQL and PostgreSQL it is the one AWS's
     /// applications use, so that replacing their application updates the function (whose
     /// name is fixed by `functionName`) in place instead of creating a second one by that name.
-    pub fn logical_id(self) -> String {
+    fn logical_id(self) -> String {
         let engine = match self.engine {
             Engine::MySql => "RDSMySQL",
             Engine::Postgres => "RDSPostgreSQL",
@@ -173,29 +73,25 @@ impl Function {
     /// The logical id of the execution role: `<function id>Role`, the id SAM gives the role it
     /// generates for AWS's applications. An explicit role with that id replaces theirs in
     /// place (same type, no fixed name) rather than creating a second role next to it.
-    pub fn role_id(self) -> String {
+    fn role_id(self) -> String {
         format!("{}Role", self.logical_id())
     }
 
     /// MySQL alternating users checks `name_clone` against the server's user name limit,
     /// which the `usernameCharacterLimit` parameter can override.
-    pub fn has_username_limit(self) -> bool {
+    fn has_username_limit(self) -> bool {
         self.engine == Engine::MySql && self.strategy == Strategy::AlternatingUsers
     }
 
-    fn strategy_words(self) -> &'static str {
-        match self.strategy {
-            Strategy::SingleUser => "single user",
-            Strategy::AlternatingUsers => "alternating users",
-        }
-    }
-
     /// One sentence for the template, the function and the SAR listing.
-    pub fn description(self) -> String {
+    fn description(self) -> String {
         format!(
             "Secrets Manager rotation function for {}, {} strategy (Rust, provided.al2023).",
             self.engine.covers(),
-            self.strategy_words(),
+            match self.strategy {
+                Strategy::SingleUser => "single user",
+                Strategy::AlternatingUsers => "alternating users",
+            },
         )
     }
 }
@@ -355,13 +251,13 @@ fn parameters(f: Function, artifacts: &Artifacts) -> Map<String, Value> {
         "excludeCharacters",
         json!({
             "Type": "String",
-            "Default": f.engine.default_exclude_characters(),
+            "Default": f.default_exclude_characters,
             "Description": "Characters that generated passwords must not contain.",
         }),
     );
-    match f.master_secret() {
-        MasterSecret::None => {}
-        MasterSecret::Required => add(
+    match f.admin {
+        AdminUse::Never => {}
+        AdminUse::Always => add(
             "masterSecretArn",
             json!({
                 "Type": "String",
@@ -371,7 +267,7 @@ fn parameters(f: Function, artifacts: &Artifacts) -> Map<String, Value> {
                     secrets name in their masterarn key. The function may read only this one.",
             }),
         ),
-        MasterSecret::Optional => add(
+        AdminUse::WhenNamed => add(
             "masterSecretArn",
             json!({
                 "Type": "String",
@@ -384,7 +280,7 @@ fn parameters(f: Function, artifacts: &Artifacts) -> Map<String, Value> {
             }),
         ),
     }
-    if f.master_secret() != MasterSecret::None {
+    if f.admin != AdminUse::Never {
         add(
             "masterSecretKmsKeyArn",
             json!({
@@ -572,10 +468,10 @@ fn conditions(f: Function) -> Map<String, Value> {
         not_empty(json!({ "Fn::Join": ["", r("vpcSubnetIds")] })),
     );
     c.insert(cond::KMS_KEY.into(), not_empty(r("kmsKeyArn")));
-    if f.master_secret() == MasterSecret::Optional {
+    if f.admin == AdminUse::WhenNamed {
         c.insert(cond::MASTER_SECRET.into(), not_empty(r("masterSecretArn")));
     }
-    if f.master_secret() != MasterSecret::None {
+    if f.admin != AdminUse::Never {
         c.insert(
             cond::MASTER_SECRET_KMS_KEY.into(),
             not_empty(r("masterSecretKmsKeyArn")),
@@ -675,12 +571,12 @@ fn policy_statements(f: Function) -> Vec<Value> {
         "Action": "secretsmanager:GetSecretValue",
         "Resource": r("masterSecretArn"),
     });
-    match f.master_secret() {
-        MasterSecret::None => {}
-        MasterSecret::Required => statements.push(master),
-        MasterSecret::Optional => statements.push(when(cond::MASTER_SECRET, master)),
+    match f.admin {
+        AdminUse::Never => {}
+        AdminUse::Always => statements.push(master),
+        AdminUse::WhenNamed => statements.push(when(cond::MASTER_SECRET, master)),
     }
-    if f.master_secret() != MasterSecret::None {
+    if f.admin != AdminUse::Never {
         statements.push(when(
             cond::MASTER_SECRET_KMS_KEY,
             json!({
@@ -878,6 +774,7 @@ pub fn template(f: Function, artifacts: &Artifacts) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rotation_functions::FUNCTIONS;
     use std::collections::{BTreeMap, BTreeSet};
 
     fn all_templates() -> Vec<(Function, Value)> {
@@ -1023,16 +920,16 @@ mod tests {
                 ),
             ]);
             let master = set(&["secretsmanager:GetSecretValue"]);
-            match f.master_secret() {
-                MasterSecret::None => {}
-                MasterSecret::Required => {
+            match f.admin {
+                AdminUse::Never => {}
+                AdminUse::Always => {
                     expected.insert("MasterSecret", (master, None));
                 }
-                MasterSecret::Optional => {
+                AdminUse::WhenNamed => {
                     expected.insert("MasterSecret", (master, Some(cond::MASTER_SECRET)));
                 }
             }
-            if f.master_secret() != MasterSecret::None {
+            if f.admin != AdminUse::Never {
                 expected.insert(
                     "MasterSecretKey",
                     (set(&["kms:Decrypt"]), Some(cond::MASTER_SECRET_KMS_KEY)),
@@ -1255,7 +1152,7 @@ mod tests {
                 "CA_BUNDLE",
                 "LOG_LEVEL",
             ]);
-            if f.master_secret() != MasterSecret::None {
+            if f.admin != AdminUse::Never {
                 expected.extend(set(&["masterSecretArn", "masterSecretKmsKeyArn"]));
             }
             if f.engine == Engine::Redis {
