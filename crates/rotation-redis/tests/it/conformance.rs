@@ -33,9 +33,6 @@ impl Adapter for RedisAdapter {
     /// Redis keeps the single user's previous password until the next rotation by default
     /// (`PREVIOUS_PASSWORD=keep`).
     const SINGLE_USER_KEEPS_OLD_PASSWORD: bool = true;
-    const SINGLE_USER_USES_ADMIN: bool = facts::SINGLE_USER_USES_ADMIN;
-    const ENGINE_NAMES: &'static [&'static str] = facts::ENGINES;
-    const DEFAULT_EXCLUDE_CHARACTERS: &'static str = facts::DEFAULT_EXCLUDE_CHARACTERS;
 
     fn new(flavour: &str) -> Self {
         let db = match flavour {
