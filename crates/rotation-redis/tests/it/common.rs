@@ -1,5 +1,5 @@
 //! Helpers: the server under test (the shared Redis, or a throwaway one), connections as admin
-//! and as any user, users with rules, secrets and rotators.
+//! and as any user, users with rules, secrets, rotators and the steps they run.
 
 use redis::Value;
 use redis::aio::MultiplexedConnection;
@@ -8,7 +8,7 @@ use rotation_core::{RotationError, Strategy};
 use rotation_redis::{DEFAULT_EXCLUDE_CHARACTERS, PreviousPassword, RedisEngine, acl};
 use serde_json::{Value as Json, json};
 use test_support::redis::{Flavor, Options, Redis};
-use test_support::secrets::Sm;
+use test_support::secrets::{Sm, rotate, step};
 
 /// A server under test.
 pub struct Db {
@@ -157,6 +157,24 @@ impl Db {
         s
     }
 
+    /// Create `user` with `password` and `rules`, and store its secret (with `masterarn` when
+    /// `master` is given); returns the secret's ARN.
+    pub async fn user_with_secret(
+        &self,
+        sm: &Sm,
+        user: &str,
+        password: &str,
+        rules: &[&str],
+        master: Option<&str>,
+    ) -> String {
+        self.create_user(user, password, rules).await;
+        let value = match master {
+            Some(arn) => self.secret_with_master(user, password, arn),
+            None => self.secret(user, password),
+        };
+        sm.create("redis-", &value).await
+    }
+
     /// The admin secret, stored in the emulator; returns its ARN.
     pub async fn master_secret(&self, sm: &Sm) -> String {
         self.master_secret_for(sm, &self.server.admin_user, &self.server.admin_password)
@@ -202,6 +220,78 @@ pub fn rotator(sm: &Sm, strategy: Strategy, vars: &[(&str, &str)]) -> Rotator<Re
         .map(|(_, v)| *v);
     let previous = PreviousPassword::parse(previous).unwrap_or_else(|e| panic!("{e}"));
     sm.rotator(strategy, vars, |tls| RedisEngine::new(tls, previous))
+}
+
+/// A user with its secret on a server of its own test, and the emulator.
+pub struct Case {
+    pub sm: Sm,
+    pub db: Db,
+    pub user: String,
+    pub password: String,
+    pub arn: String,
+}
+
+impl Case {
+    /// `user` with `password` and `rules` on `db`, and its secret: with a `masterarn` naming
+    /// the server's admin when `with_master`.
+    pub async fn new(
+        db: Db,
+        user: String,
+        password: &str,
+        rules: &[&str],
+        with_master: bool,
+    ) -> Case {
+        let sm = Sm::from_env();
+        let master = match with_master {
+            true => Some(db.master_secret(&sm).await),
+            false => None,
+        };
+        let arn = db
+            .user_with_secret(&sm, &user, password, rules, master.as_deref())
+            .await;
+        Case {
+            sm,
+            db,
+            user,
+            password: password.to_owned(),
+            arn,
+        }
+    }
+}
+
+/// Start a rotation of `arn` and run its four steps; returns the new AWSCURRENT password.
+pub async fn rotate_once(sm: &Sm, r: &Rotator<RedisEngine>, arn: &str) -> String {
+    let token = sm.start_rotation(arn).await;
+    rotate(r, arn, &token)
+        .await
+        .unwrap_or_else(|e| panic!("rotation of {arn}: {e}"));
+    password_at(sm, arn, "AWSCURRENT").await
+}
+
+/// Start a rotation of `arn` and run createSecret, which must succeed; returns the token.
+pub async fn start_and_create(sm: &Sm, r: &Rotator<RedisEngine>, arn: &str) -> String {
+    let token = sm.start_rotation(arn).await;
+    step(r, arn, &token, "createSecret")
+        .await
+        .unwrap_or_else(|e| panic!("createSecret of {arn}: {e}"));
+    token
+}
+
+/// The Lambda `errorType` and message of setSecret in a new rotation of `arn`, which must fail
+/// (createSecret before it must not).
+pub async fn failed_set_secret(
+    sm: &Sm,
+    r: &Rotator<RedisEngine>,
+    arn: &str,
+    what: &str,
+) -> (String, String) {
+    let token = start_and_create(sm, r, arn).await;
+    failure(step(r, arn, &token, "setSecret").await, what)
+}
+
+/// Run a blocking call (a shipped binary's invocation) on a runtime worker.
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
 }
 
 /// The password of the version carrying `stage`.
@@ -253,10 +343,4 @@ pub fn parse(value: &Json) -> rotation_core::DbSecret {
         &rotation_redis::RULES,
     )
     .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Remove the AWSPENDING label from `token`, so that the next rotation can start after a
-/// failed one.
-pub async fn abandon(sm: &Sm, arn: &str, token: &str) {
-    sm.clear_pending(arn, token).await;
 }

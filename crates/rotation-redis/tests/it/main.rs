@@ -1,7 +1,8 @@
 //! Integration tests of the Redis functions against real servers and the moto emulator: the
 //! shared Redis that `cargo xtask test` starts, and throwaway Redis and Valkey servers that
-//! the tests start themselves (with TLS, an ACL file, or the legacy `requirepass` setup). Most
-//! scenarios run the protocol in-process; `binary` runs the built `bootstrap` binaries through
+//! the tests start themselves (with TLS, an ACL file, or the legacy `requirepass` setup).
+//! `conformance` runs the engine-agnostic scenarios every engine passes; the other modules test
+//! what only Redis has, in-process, and `logs` the shipped `bootstrap` binary's output through
 //! a Lambda Runtime API.
 
 /// One test per server for each scenario `async fn name(db: Db)`: `on_redis::name` on the
@@ -51,10 +52,10 @@ macro_rules! per_flavor {
 }
 
 mod alternating;
-mod binary;
 mod common;
-mod guards;
+mod conformance;
 mod logs;
+mod names;
 mod persistence;
 mod single_user;
 mod tls;

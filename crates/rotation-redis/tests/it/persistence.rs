@@ -4,7 +4,7 @@
 use crate::common::*;
 use rotation_core::Strategy::{AlternatingUsers, SingleUser};
 use test_support::redis::{Flavor, Options};
-use test_support::secrets::{Sm, rotate, step};
+use test_support::secrets::{Sm, step};
 use test_support::unique;
 
 per_flavor!(
@@ -19,203 +19,188 @@ per_flavor!(
 /// `CONFIG GET` to find out whether the server has an ACL file.
 pub const ADMIN_RULES: &[&str] = &["+acl|setuser", "+acl|list", "+acl|save", "+config|get"];
 
-fn with_aclfile(flavor: Flavor) -> Db {
-    Db::start(Options {
-        flavor,
-        aclfile: true,
-        ..Options::default()
-    })
+/// A server with an ACL file, and the emulator.
+struct Saved {
+    db: Db,
+    sm: Sm,
 }
 
-fn restart(db: &mut Db) {
-    db.server
-        .restart()
-        .unwrap_or_else(|e| panic!("restart: {e}\n{}", db.server.log()));
+impl Saved {
+    fn start(flavor: Flavor) -> Saved {
+        let db = Db::start(Options {
+            flavor,
+            aclfile: true,
+            ..Options::default()
+        });
+        Saved {
+            db,
+            sm: Sm::from_env(),
+        }
+    }
+
+    /// An admin user with `rules` (after `reset`) and its secret's ARN.
+    async fn admin_with(&self, rules: &[&str]) -> String {
+        let admin = unique("rotation-admin");
+        let password = unique("Admin-pw-");
+        self.db.create_user(&admin, &password, rules).await;
+        self.db.master_secret_for(&self.sm, &admin, &password).await
+    }
+
+    /// A new user with `password` and `rules`, and its secret's ARN (`masterarn` as given).
+    async fn user(
+        &self,
+        user: &str,
+        password: &str,
+        rules: &[&str],
+        master: Option<&str>,
+    ) -> String {
+        self.db
+            .user_with_secret(&self.sm, user, password, rules, master)
+            .await
+    }
+
+    /// Rotate `arn` once with `strategy`; returns the new password.
+    async fn rotate(&self, strategy: rotation_core::Strategy, arn: &str) -> String {
+        rotate_once(&self.sm, &rotator(&self.sm, strategy, &[]), arn).await
+    }
+
+    fn restart(&mut self) {
+        self.db
+            .server
+            .restart()
+            .unwrap_or_else(|e| panic!("restart: {e}\n{}", self.db.server.log()));
+    }
+
+    /// After a restart, `user` logs in with `password`.
+    async fn logs_in(&self, user: &str, password: &str, what: &str) {
+        self.db
+            .login(user, password)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+    }
 }
 
 async fn single_user_change_survives_a_restart(flavor: Flavor) {
-    let mut db = with_aclfile(flavor);
-    let sm = Sm::from_env();
+    let mut s = Saved::start(flavor);
     let user = unique("keep");
-    db.create_user(&user, "First-pw-1", &["~app:*", "+@read"])
-        .await;
     // A user created by hand is in memory only; the rotation's ACL SAVE writes it too.
-    let master = db.master_secret(&sm).await;
-    let arn = sm
-        .create(
-            "redis-acl-",
-            &db.secret_with_master(&user, "First-pw-1", &master),
-        )
+    let master = s.db.master_secret(&s.sm).await;
+    let arn = s
+        .user(&user, "First-pw-1", &["~app:*", "+@read"], Some(&master))
         .await;
-    let r = rotator(&sm, SingleUser, &[]);
-    let token = sm.start_rotation(&arn).await;
-    rotate(&r, &arn, &token).await.expect("rotation");
-    let new = password_at(&sm, &arn, "AWSCURRENT").await;
+    let new = s.rotate(SingleUser, &arn).await;
     let saved =
-        std::fs::read_to_string(db.server.aclfile().expect("aclfile")).expect("read aclfile");
+        std::fs::read_to_string(s.db.server.aclfile().expect("aclfile")).expect("read aclfile");
     assert!(
         saved.contains(&hash(&new)),
         "the ACL file holds the new password's hash:\n{saved}"
     );
     assert!(!saved.contains(&new), "the ACL file holds no plaintext");
 
-    restart(&mut db);
-    db.login(&user, &new)
-        .await
-        .expect("the new password survives a restart");
-    db.login(&user, "First-pw-1")
-        .await
-        .expect("and so does the previous one, until the next rotation");
+    s.restart();
+    s.logs_in(&user, &new, "the new password survives a restart")
+        .await;
+    s.logs_in(
+        &user,
+        "First-pw-1",
+        "and so does the previous one, until the next rotation",
+    )
+    .await;
 }
 
 async fn alternating_change_survives_a_restart(flavor: Flavor) {
-    let mut db = with_aclfile(flavor);
-    let sm = Sm::from_env();
+    let mut s = Saved::start(flavor);
     let user = unique("alt");
-    db.create_user(&user, "First-pw-1", RICH_RULES).await;
-    let master = db.master_secret(&sm).await;
-    let arn = sm
-        .create(
-            "redis-acl-alt-",
-            &db.secret_with_master(&user, "First-pw-1", &master),
-        )
-        .await;
-    let r = rotator(&sm, AlternatingUsers, &[]);
-    let token = sm.start_rotation(&arn).await;
-    rotate(&r, &arn, &token).await.expect("rotation");
+    let master = s.db.master_secret(&s.sm).await;
+    let arn = s.user(&user, "First-pw-1", RICH_RULES, Some(&master)).await;
+    let new = s.rotate(AlternatingUsers, &arn).await;
     let clone = format!("{user}_clone");
-    let new = password_at(&sm, &arn, "AWSCURRENT").await;
 
-    restart(&mut db);
-    db.login(&clone, &new)
-        .await
-        .expect("the clone survives a restart");
+    s.restart();
+    s.logs_in(&clone, &new, "the clone survives a restart")
+        .await;
     // Compared after the restart: loading the file may list equivalent rules in another order.
     assert_eq!(
-        db.rules_of(&clone).await,
-        db.rules_of(&user).await,
+        s.db.rules_of(&clone).await,
+        s.db.rules_of(&user).await,
         "with the same rules"
     );
-    db.login(&user, "First-pw-1")
-        .await
-        .expect("the original too");
+    s.logs_in(&user, "First-pw-1", "the original too").await;
 }
 
 async fn the_documented_admin_rules_are_enough(flavor: Flavor) {
-    let mut db = with_aclfile(flavor);
-    let sm = Sm::from_env();
-    let admin = unique("rotation-admin");
-    let admin_pw = unique("Admin-pw-");
-    db.create_user(&admin, &admin_pw, ADMIN_RULES).await;
-    let master = db.master_secret_for(&sm, &admin, &admin_pw).await;
-
+    let mut s = Saved::start(flavor);
+    let master = s.admin_with(ADMIN_RULES).await;
     let single = unique("su");
-    db.create_user(&single, "Single-pw-1", &["~app:*", "+@read"])
+    let single_arn = s
+        .user(&single, "Single-pw-1", &["~app:*", "+@read"], Some(&master))
         .await;
-    let single_arn = sm
-        .create(
-            "redis-min-",
-            &db.secret_with_master(&single, "Single-pw-1", &master),
-        )
-        .await;
-    let token = sm.start_rotation(&single_arn).await;
-    rotate(&rotator(&sm, SingleUser, &[]), &single_arn, &token)
-        .await
-        .expect("single user with the documented admin");
-
+    let single_pw = s.rotate(SingleUser, &single_arn).await;
     let alt = unique("alt");
-    db.create_user(&alt, "Alt-pw-1", RICH_RULES).await;
-    let alt_arn = sm
-        .create(
-            "redis-min-alt-",
-            &db.secret_with_master(&alt, "Alt-pw-1", &master),
-        )
-        .await;
-    let token = sm.start_rotation(&alt_arn).await;
-    rotate(&rotator(&sm, AlternatingUsers, &[]), &alt_arn, &token)
-        .await
-        .expect("alternating users with the documented admin");
+    let alt_arn = s.user(&alt, "Alt-pw-1", RICH_RULES, Some(&master)).await;
+    let alt_pw = s.rotate(AlternatingUsers, &alt_arn).await;
 
-    restart(&mut db);
-    db.login(&single, &password_at(&sm, &single_arn, "AWSCURRENT").await)
-        .await
-        .expect("single user after a restart");
-    db.login(
-        &format!("{alt}_clone"),
-        &password_at(&sm, &alt_arn, "AWSCURRENT").await,
-    )
-    .await
-    .expect("clone after a restart");
+    s.restart();
+    s.logs_in(&single, &single_pw, "single user after a restart")
+        .await;
+    s.logs_in(&format!("{alt}_clone"), &alt_pw, "clone after a restart")
+        .await;
 }
 
 /// A user allowed `ACL` but not `CONFIG GET` rotates itself; `ACL SAVE` still happens.
 async fn acl_rights_alone_are_enough_without_masterarn(flavor: Flavor) {
-    let mut db = with_aclfile(flavor);
-    let sm = Sm::from_env();
+    let mut s = Saved::start(flavor);
     let user = unique("self");
-    db.create_user(&user, "First-pw-1", &["~app:*", "+@read", "+acl"])
+    let arn = s
+        .user(&user, "First-pw-1", &["~app:*", "+@read", "+acl"], None)
         .await;
-    let arn = sm
-        .create("redis-self-", &db.secret(&user, "First-pw-1"))
-        .await;
-    let token = sm.start_rotation(&arn).await;
-    rotate(&rotator(&sm, SingleUser, &[]), &arn, &token)
-        .await
-        .expect("rotation with the user's own login");
-    let new = password_at(&sm, &arn, "AWSCURRENT").await;
-    restart(&mut db);
-    db.login(&user, &new)
-        .await
-        .expect("saved without CONFIG GET");
+    let new = s.rotate(SingleUser, &arn).await;
+    s.restart();
+    s.logs_in(&user, &new, "saved without CONFIG GET").await;
 }
 
 /// `ACL SETUSER` succeeds but `ACL SAVE` is refused: setSecret fails, and its retry (when
 /// AWSPENDING already logs in) repeats the change so the save happens, surviving a restart.
 async fn a_failed_acl_save_is_completed_by_the_retry(flavor: Flavor) {
-    let mut db = with_aclfile(flavor);
-    let sm = Sm::from_env();
-    let admin = unique("nosave-admin");
-    let admin_pw = unique("Admin-pw-");
-    db.create_user(&admin, &admin_pw, &["+acl|setuser", "+config|get"])
-        .await;
-    let master = db.master_secret_for(&sm, &admin, &admin_pw).await;
-    let user = unique("retry");
-    db.create_user(&user, "First-pw-1", &["~app:*", "+@read"])
-        .await;
-    let arn = sm
-        .create(
-            "redis-retry-save-",
-            &db.secret_with_master(&user, "First-pw-1", &master),
-        )
-        .await;
-    let r = rotator(&sm, SingleUser, &[]);
-    let token = sm.start_rotation(&arn).await;
-    step(&r, &arn, &token, "createSecret")
-        .await
-        .expect("create");
-    let err = step(&r, &arn, &token, "setSecret")
-        .await
-        .expect_err("ACL SAVE is not allowed");
-    assert_eq!(err.kind(), "PermissionError", "{err}");
-    let new = sm
-        .value(&arn, "AWSPENDING", Some(&token))
-        .await
-        .expect("pending")["password"]
-        .as_str()
-        .expect("password")
-        .to_owned();
-    db.login(&user, &new)
-        .await
-        .expect("ACL SETUSER went through before the save failed");
-
-    db.admin(&["ACL", "SETUSER", &admin, "+acl|save"]).await;
-    for s in ["setSecret", "testSecret", "finishSecret"] {
-        step(&r, &arn, &token, s)
+    let mut s = Saved::start(flavor);
+    let master = s.admin_with(&["+acl|setuser", "+config|get"]).await;
+    let admin =
+        s.sm.value(&master, "AWSCURRENT", None)
             .await
-            .unwrap_or_else(|e| panic!("{s}: {e}"));
+            .expect("admin")["username"]
+            .as_str()
+            .expect("admin name")
+            .to_owned();
+    let user = unique("retry");
+    let arn = s
+        .user(&user, "First-pw-1", &["~app:*", "+@read"], Some(&master))
+        .await;
+    let r = rotator(&s.sm, SingleUser, &[]);
+    let token = start_and_create(&s.sm, &r, &arn).await;
+    let (kind, message) = failure(
+        step(&r, &arn, &token, "setSecret").await,
+        "ACL SAVE is not allowed",
+    );
+    assert_eq!(kind, "PermissionError", "{message}");
+    let new = password_at(&s.sm, &arn, "AWSPENDING").await;
+    s.logs_in(
+        &user,
+        &new,
+        "ACL SETUSER went through before the save failed",
+    )
+    .await;
+
+    s.db.admin(&["ACL", "SETUSER", &admin, "+acl|save"]).await;
+    for step_name in ["setSecret", "testSecret", "finishSecret"] {
+        step(&r, &arn, &token, step_name)
+            .await
+            .unwrap_or_else(|e| panic!("{step_name}: {e}"));
     }
-    restart(&mut db);
-    db.login(&user, &new)
-        .await
-        .expect("the retry saved the change: it survives a restart");
+    s.restart();
+    s.logs_in(
+        &user,
+        &new,
+        "the retry saved the change: it survives a restart",
+    )
+    .await;
 }
