@@ -1,5 +1,6 @@
 //! The Secrets Manager calls the protocol makes, and nothing else. Each step makes only the
-//! calls it needs (a single-user rotation makes 12, an alternating one 13).
+//! calls it needs: a single-user rotation makes 13 (15 when the secret names a `masterarn`,
+//! which createSecret and setSecret read for the admin check), an alternating one 15.
 
 use crate::config::{Config, PasswordPolicy};
 use aws_sdk_secretsmanager::Client;
