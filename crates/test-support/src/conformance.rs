@@ -144,9 +144,6 @@ pub trait Adapter: Sized + Send + Sync + 'static {
 #[macro_export]
 macro_rules! conformance_suite {
     ($adapter:ty, [$($flavour:ident),+ $(,)?]) => {
-        mod conformance {
-            #[allow(unused_imports)]
-            use super::*;
             $(
                 mod $flavour {
                     #[allow(unused_imports)]
@@ -167,7 +164,6 @@ macro_rules! conformance_suite {
                     );
                 }
             )+
-        }
     };
 }
 

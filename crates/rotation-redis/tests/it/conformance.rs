@@ -100,7 +100,7 @@ impl Adapter for RedisAdapter {
 
     async fn read_canary(&self, user: &str, password: &str) -> Result<String, String> {
         let mut conn = self.db.connect(user, password).await?;
-        let value: Option<String> = redis::cmd("GET")
+        let value: Option<String> = ::redis::cmd("GET")
             .arg(CANARY_KEY)
             .query_async(&mut conn)
             .await
