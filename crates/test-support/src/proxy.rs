@@ -1,11 +1,17 @@
 //! An HTTP proxy in front of the Secrets Manager emulator that counts calls by operation
-//! (`X-Amz-Target`), so tests and benchmarks can see how many calls a rotation makes.
+//! (`X-Amz-Target`), so tests and benchmarks can see how many calls a rotation makes; and
+//! [`serve`], the proxy itself, for tests that want to see or answer requests themselves.
 
 use crate::http::read_message;
 use std::collections::HashMap;
 use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
+
+/// What a proxy does with each request: it is given the operation (the last part of
+/// `X-Amz-Target`, or `other`) and the body, and returns `None` to forward the request, or a
+/// whole HTTP response to answer it with instead.
+pub type Intercept = dyn Fn(&str, &[u8]) -> Option<String> + Send + Sync;
 
 /// The proxy; its counters are shared with the serving threads.
 pub struct CountingProxy {
@@ -14,7 +20,19 @@ pub struct CountingProxy {
     counts: Arc<Mutex<HashMap<String, usize>>>,
 }
 
-fn relay(client: TcpStream, upstream_addr: String, counts: Arc<Mutex<HashMap<String, usize>>>) {
+fn operation(head: &str) -> String {
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("x-amz-target")
+                .then(|| v.trim())
+        })
+        .map_or("other", |t| t.rsplit('.').next().unwrap_or(t))
+        .to_owned()
+}
+
+fn relay(client: TcpStream, upstream_addr: String, intercept: Arc<Intercept>) {
     let Ok(mut client_w) = client.try_clone() else {
         return;
     };
@@ -27,21 +45,12 @@ fn relay(client: TcpStream, upstream_addr: String, counts: Arc<Mutex<HashMap<Str
     };
     let mut upstream_r = BufReader::new(upstream);
     while let Some((head, body)) = read_message(&mut client_r) {
-        let op = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.trim()
-                    .eq_ignore_ascii_case("x-amz-target")
-                    .then(|| v.trim().to_owned())
-            })
-            .unwrap_or_else(|| "other".into());
-        let op = op.rsplit('.').next().unwrap_or(&op).to_owned();
-        *counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(op)
-            .or_default() += 1;
+        if let Some(response) = intercept(&operation(&head), &body) {
+            if client_w.write_all(response.as_bytes()).is_err() {
+                return;
+            }
+            continue;
+        }
         if upstream_w.write_all(head.as_bytes()).is_err() || upstream_w.write_all(&body).is_err() {
             return;
         }
@@ -54,28 +63,44 @@ fn relay(client: TcpStream, upstream_addr: String, counts: Arc<Mutex<HashMap<Str
     }
 }
 
+/// Listen on a free loopback port and forward to `upstream_url` (`http://host:port`), showing
+/// every request to `intercept` first; returns the proxy's `http://127.0.0.1:PORT`.
+pub fn serve(upstream_url: &str, intercept: Arc<Intercept>) -> String {
+    let upstream = upstream_url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let url = format!(
+        "http://{}",
+        listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("local_addr: {e}"))
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (intercept, upstream) = (Arc::clone(&intercept), upstream.clone());
+            std::thread::spawn(move || relay(stream, upstream, intercept));
+        }
+    });
+    url
+}
+
 impl CountingProxy {
     /// Listen on a free loopback port and forward to `upstream_url` (`http://host:port`).
     pub fn start(upstream_url: &str) -> CountingProxy {
-        let upstream = upstream_url
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
-        let url = format!(
-            "http://{}",
-            listener
-                .local_addr()
-                .unwrap_or_else(|e| panic!("local_addr: {e}"))
-        );
-        let counts = Arc::new(Mutex::new(HashMap::new()));
+        let counts = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
         let c = Arc::clone(&counts);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (c, upstream) = (Arc::clone(&c), upstream.clone());
-                std::thread::spawn(move || relay(stream, upstream, c));
-            }
-        });
+        let url = serve(
+            upstream_url,
+            Arc::new(move |op: &str, _body: &[u8]| {
+                *c.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(op.to_owned())
+                    .or_default() += 1;
+                None
+            }),
+        );
         CountingProxy { url, counts }
     }
 

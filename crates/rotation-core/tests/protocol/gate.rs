@@ -4,11 +4,31 @@
 //! or calls the engine. Also a step run before createSecret stored its version.
 
 use crate::both_strategies;
+use crate::engine::SqlLike;
 use crate::support::*;
 use rotation_core::Strategy;
-use test_support::secrets::{rotate, step};
+use rotation_core::protocol::Rotator;
+use test_support::secrets::step;
 
 const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
+
+/// Each of `steps` at `token` fails with an error of `kind` whose message is `says(step)`.
+async fn each_refused(
+    c: &Case,
+    r: &Rotator<SqlLike>,
+    token: &str,
+    steps: &[&str],
+    kind: &str,
+    says: impl Fn(&str) -> String,
+) {
+    for s in steps {
+        assert_eq!(
+            refused(step(r, &c.arn, token, s).await, s, kind),
+            says(s),
+            "{s:?}"
+        );
+    }
+}
 
 both_strategies!(
     unknown_token,
@@ -24,28 +44,20 @@ async fn unknown_token(strategy: Strategy) {
     let c = case(strategy).await;
     let r = c.rotator(strategy);
     let token = c.sm.start_rotation(&c.arn).await;
-    for s in STEPS {
-        let err = failure(step(&r, &c.arn, "no-such-token", s).await, s);
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "Secret version no-such-token has no stage for rotation of secret {}.",
-                c.arn
-            ),
-            "{s}"
-        );
-        assert_eq!(err.kind(), "InvalidRequest", "{s}");
-    }
+    each_refused(&c, &r, "no-such-token", &STEPS, "InvalidRequest", |_| {
+        format!(
+            "Secret version no-such-token has no stage for rotation of secret {}.",
+            c.arn
+        )
+    })
+    .await;
     c.assert_untouched(&token, "unknown token").await;
 }
 
 async fn awscurrent_token_is_a_no_op_for_every_step(strategy: Strategy) {
     let c = case(strategy).await;
     let r = c.rotator(strategy);
-    let current =
-        c.sm.version_of(&c.arn, "AWSCURRENT")
-            .await
-            .expect("current");
+    let current = c.version("AWSCURRENT").await;
     let before = c.sm.raw_value(&c.arn, "AWSCURRENT").await;
     for s in STEPS {
         step(&r, &c.arn, &current, s)
@@ -57,8 +69,7 @@ async fn awscurrent_token_is_a_no_op_for_every_step(strategy: Strategy) {
     assert_eq!(c.db.calls(), [], "the engine was not called");
 
     // The same after a rotation, for the version that became AWSCURRENT.
-    let token = c.sm.start_rotation(&c.arn).await;
-    rotate(&r, &c.arn, &token).await.expect("rotation");
+    let token = c.rotated(&r).await;
     c.db.clear_calls();
     let users = c.users();
     for s in STEPS {
@@ -74,26 +85,17 @@ async fn awscurrent_token_is_a_no_op_for_every_step(strategy: Strategy) {
 async fn token_not_pending(strategy: Strategy) {
     let c = case(strategy).await;
     let r = c.rotator(strategy);
-    let token = c.sm.start_rotation(&c.arn).await;
-    rotate(&r, &c.arn, &token).await.expect("rotation");
-    let previous =
-        c.sm.version_of(&c.arn, "AWSPREVIOUS")
-            .await
-            .expect("previous");
+    c.rotated(&r).await;
+    let previous = c.version("AWSPREVIOUS").await;
     let next = c.sm.start_rotation(&c.arn).await;
     c.db.clear_calls();
-    for s in STEPS {
-        let err = failure(step(&r, &c.arn, &previous, s).await, s);
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "Secret version {previous} not set as AWSPENDING for rotation of secret {}.",
-                c.arn
-            ),
-            "{s}"
-        );
-        assert_eq!(err.kind(), "InvalidRequest", "{s}");
-    }
+    each_refused(&c, &r, &previous, &STEPS, "InvalidRequest", |_| {
+        format!(
+            "Secret version {previous} not set as AWSPENDING for rotation of secret {}.",
+            c.arn
+        )
+    })
+    .await;
     c.assert_untouched(&next, "not pending").await;
 }
 
@@ -101,21 +103,21 @@ async fn invalid_step_name(strategy: Strategy) {
     let c = case(strategy).await;
     let r = c.rotator(strategy);
     let token = c.sm.start_rotation(&c.arn).await;
-    for name in [
-        "fooSecret",
-        "createsecret",
-        "CreateSecret",
-        "",
-        "createSecret ",
-    ] {
-        let err = failure(step(&r, &c.arn, &token, name).await, name);
-        assert_eq!(
-            err.to_string(),
-            format!("Invalid step parameter {name} for secret {}", c.arn),
-            "{name:?}"
-        );
-        assert_eq!(err.kind(), "InvalidRequest", "{name:?}");
-    }
+    each_refused(
+        &c,
+        &r,
+        &token,
+        &[
+            "fooSecret",
+            "createsecret",
+            "CreateSecret",
+            "",
+            "createSecret ",
+        ],
+        "InvalidRequest",
+        |name| format!("Invalid step parameter {name} for secret {}", c.arn),
+    )
+    .await;
     c.assert_untouched(&token, "invalid step").await;
 }
 
@@ -124,15 +126,10 @@ async fn rotation_not_enabled(strategy: Strategy) {
     let r = c.rotator(strategy);
     let token = c.sm.start_rotation(&c.arn).await;
     c.sm.disable_rotation(&c.arn).await;
-    for s in STEPS {
-        let err = failure(step(&r, &c.arn, &token, s).await, s);
-        assert_eq!(
-            err.to_string(),
-            format!("Secret {} is not enabled for rotation", c.arn),
-            "{s}"
-        );
-        assert_eq!(err.kind(), "RotationNotEnabled", "{s}");
-    }
+    each_refused(&c, &r, &token, &STEPS, "RotationNotEnabled", |_| {
+        format!("Secret {} is not enabled for rotation", c.arn)
+    })
+    .await;
     c.assert_untouched(&token, "rotation off").await;
 }
 
@@ -185,16 +182,19 @@ async fn a_step_before_create_secret_says_to_run_it(strategy: Strategy) {
     let c = case(strategy).await;
     let r = c.rotator(strategy);
     let token = c.sm.start_rotation(&c.arn).await;
-    for s in ["setSecret", "testSecret"] {
-        let err = failure(step(&r, &c.arn, &token, s).await, s);
-        assert_eq!(err.kind(), "SecretsManagerError", "{s}: {err}");
-        assert_eq!(
-            err.to_string(),
+    each_refused(
+        &c,
+        &r,
+        &token,
+        &["setSecret", "testSecret"],
+        "SecretsManagerError",
+        |s| {
             format!(
                 "{s} for secret {}: Secrets Manager GetSecretValue failed: version {token} has no value yet; run createSecret first (rotate the secret again). Check the function's IAM permissions and network path to Secrets Manager",
                 c.arn
             )
-        );
-    }
+        },
+    )
+    .await;
     c.assert_untouched(&token, "before createSecret").await;
 }

@@ -73,10 +73,7 @@ async fn repeat_set_when_pending_works_both_ways(strategy: Strategy) {
 async fn repeat_set_with<const REPEAT: bool>(strategy: Strategy) {
     let c = case(strategy).await;
     let r = c.rotator_of::<false, REPEAT>(strategy, &[]);
-    let token = c.sm.start_rotation(&c.arn).await;
-    step(&r, &c.arn, &token, "createSecret")
-        .await
-        .expect("createSecret");
+    let token = c.created(&r).await;
     c.db.fail_next_change(ChangeFault::After(EngineError::Database(
         "the change was made, but saving it failed".into(),
     )));
@@ -120,10 +117,7 @@ async fn a_rotation_interrupted_after_any_step_is_retried_from_the_start(strateg
     for done in 1..=STEPS.len() {
         let c = case(strategy).await;
         let r = c.rotator(strategy);
-        let old =
-            c.sm.version_of(&c.arn, "AWSCURRENT")
-                .await
-                .expect("current");
+        let old = c.version("AWSCURRENT").await;
         let token = c.sm.start_rotation(&c.arn).await;
         for s in &STEPS[..done] {
             step(&r, &c.arn, &token, s).await.expect(s);

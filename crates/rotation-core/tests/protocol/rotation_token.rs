@@ -6,7 +6,6 @@ use crate::recorder::Recorder;
 use crate::support::*;
 use rotation_core::{RotationEvent, Strategy};
 use serde_json::json;
-use test_support::secrets::step;
 
 both_strategies!(rotation_token_is_accepted_and_passed_on);
 
@@ -36,10 +35,7 @@ async fn rotation_token_is_accepted_and_passed_on(strategy: Strategy) {
     assert_eq!(puts[0]["SecretId"], c.arn.as_str());
     assert_eq!(puts[0]["VersionStages"], json!(["AWSPENDING"]));
 
-    let token = c.sm.start_rotation(&c.arn).await;
-    step(&r, &c.arn, &token, "createSecret")
-        .await
-        .expect("createSecret");
+    c.created(&r).await;
     let puts = recorder.requests("PutSecretValue");
     assert_eq!(puts.len(), 2, "{puts:?}");
     assert_eq!(puts[1].get("RotationToken"), None, "none without one");

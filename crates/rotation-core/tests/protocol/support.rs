@@ -3,6 +3,7 @@
 //! step left behind.
 
 use crate::engine::{Db, HOST, PORT, SqlLike, TestEngine};
+use rotation_core::Engine;
 use rotation_core::protocol::Rotator;
 use rotation_core::{RotationError, Strategy};
 use serde_json::{Value, json};
@@ -144,6 +145,32 @@ impl Case {
             .expect("AWSCURRENT has a value")
     }
 
+    /// Start a rotation and run its createSecret; returns the rotation's token.
+    pub async fn created<E: Engine>(&self, r: &Rotator<E>) -> String {
+        let token = self.sm.start_rotation(&self.arn).await;
+        test_support::secrets::step(r, &self.arn, &token, "createSecret")
+            .await
+            .expect("createSecret");
+        token
+    }
+
+    /// Start a rotation and run it to the end; returns the rotation's token.
+    pub async fn rotated<E: Engine>(&self, r: &Rotator<E>) -> String {
+        let token = self.sm.start_rotation(&self.arn).await;
+        test_support::secrets::rotate(r, &self.arn, &token)
+            .await
+            .expect("rotation");
+        token
+    }
+
+    /// The version that has `stage`.
+    pub async fn version(&self, stage: &str) -> String {
+        self.sm
+            .version_of(&self.arn, stage)
+            .await
+            .unwrap_or_else(|| panic!("a version has {stage}"))
+    }
+
     /// The users and passwords of the database, for comparing before and after.
     pub fn users(&self) -> std::collections::BTreeMap<String, String> {
         self.db.users()
@@ -189,6 +216,25 @@ pub fn failure(result: Result<(), RotationError>, what: &str) -> RotationError {
         Ok(()) => panic!("{what}: the step succeeded, but it must fail"),
         Err(e) => e,
     }
+}
+
+/// The message of a step that must fail with an error of `kind`.
+pub fn refused(result: Result<(), RotationError>, what: &str, kind: &str) -> String {
+    let err = failure(result, what);
+    assert_eq!(err.kind(), kind, "{what}: {err}");
+    err.to_string()
+}
+
+/// As [`refused`], and the message begins with `prefix`.
+pub fn refused_with(
+    result: Result<(), RotationError>,
+    what: &str,
+    kind: &str,
+    prefix: &str,
+) -> String {
+    let message = refused(result, what, kind);
+    assert!(message.starts_with(prefix), "{what}: {message}");
+    message
 }
 
 /// A message that must not show any of `passwords`.
