@@ -388,3 +388,93 @@ fn print_table(artifacts: &[Artifact]) {
 pub fn human(bytes: u64) -> String {
     format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// What `cargo tree` resolves for `packages` built together for `arch`: each dependency
+    /// (`name vX.Y.Z`) with its sorted, comma-joined features. The workspace's own crates are
+    /// left out.
+    fn resolved(arch: Arch, packages: &[&str]) -> BTreeMap<String, String> {
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.current_dir(workspace_root()).args([
+            "tree",
+            "--quiet",
+            "--locked",
+            "--offline",
+            "--edges",
+            "normal",
+            "--prefix",
+            "none",
+            "--no-dedupe",
+            "--format",
+            "{p}|{f}",
+            "--target",
+            arch.triple(),
+        ]);
+        for p in packages {
+            cmd.args(["--package", p]);
+        }
+        let out = cmd.output().expect("cargo tree runs");
+        assert!(
+            out.status.success(),
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut map = BTreeMap::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let Some((package, features)) = line.split_once('|') else {
+                continue;
+            };
+            // "name v1.2.3 (proc-macro)" or "name v0.1.0 (/path)": the path marks our own.
+            if package.contains("(/") {
+                continue;
+            }
+            let key: String = package.split(' ').take(2).collect::<Vec<_>>().join(" ");
+            let mut features: Vec<&str> = features.split(',').filter(|f| !f.is_empty()).collect();
+            features.sort_unstable();
+            map.insert(key, features.join(","));
+        }
+        assert!(
+            map.len() > 50,
+            "cargo tree listed the dependencies: {map:?}"
+        );
+        map
+    }
+
+    /// `dist` builds each engine package in its own cargo invocation. Cargo unifies features
+    /// within one invocation only, so a dependency two packages share is compiled once for
+    /// both only if each package alone resolves it with the same features as all of them
+    /// together. Where one does not, everything above that dependency (the AWS SDK, say) is
+    /// compiled again for each package and architecture, and the release build's time grows
+    /// by that much.
+    #[test]
+    fn every_engine_package_resolves_shared_dependencies_as_all_of_them_together() {
+        let packages: Vec<&str> = rotation_functions::Engine::ALL
+            .iter()
+            .map(|e| e.package())
+            .collect();
+        for arch in Arch::ALL {
+            let together = resolved(arch, &packages);
+            let mut differences = Vec::new();
+            for package in &packages {
+                for (dependency, features) in resolved(arch, &[package]) {
+                    let all = &together[&dependency];
+                    if *all != features {
+                        differences.push(format!(
+                            "{package} alone builds {dependency} with [{features}], all engines together with [{all}]"
+                        ));
+                    }
+                }
+            }
+            assert!(
+                differences.is_empty(),
+                "{}: ask for the missing features in the package that lacks them:\n{}",
+                arch.as_str(),
+                differences.join("\n")
+            );
+        }
+    }
+}

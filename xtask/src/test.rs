@@ -6,8 +6,8 @@
 //!    bans sources`; advisories need the internet).
 //! 3. Builds the x86_64 release zips of all functions and the arm64 zips of one function per
 //!    engine, unpacks each x86_64 `bootstrap` so the tests run the very binaries that ship, and
-//!    builds one function twice from scratch in two other folders to check that the zips are
-//!    byte-identical.
+//!    builds one function again from scratch in another folder to check that its zip is
+//!    byte-identical to the one built here.
 //! 4. Starts a moto server, a MariaDB, a PostgreSQL and a Redis, each throwaway, on free ports.
 //! 5. Runs `cargo test --workspace` with their addresses in the environment.
 //! 6. The version matrix: the PostgreSQL suite again on PostgreSQL 16 and 18, and the Valkey
@@ -188,23 +188,31 @@ fn unpack(artifacts: &[dist::Artifact]) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Build one function twice from scratch, each time from a copy of the sources in a different
-/// folder with its own target folder, and compare the zips' sha256: equal bytes mean no local
-/// path, time or ordering leaked into the binary or the zip. (Clean builds, so that what a
-/// developer's own `target/` holds from earlier settings cannot make the check pass or fail.)
-fn check_reproducible() -> Result<()> {
+/// Rebuild [`REPRO_FUNCTION`] from scratch, from a copy of the sources in another folder with
+/// its own target folder, and compare its zip's sha256 with the zip `dist` just built here
+/// (`shipped`): equal bytes mean that no local path, time or ordering leaked into the binary
+/// or the zip, and that the zip this run tests is the one a clean build gives. If they
+/// differ, a second clean build in a third folder tells a build that is not reproducible (the
+/// two clean builds differ too) from a stale `target/` here (they agree).
+fn check_reproducible(shipped: &str) -> Result<()> {
     let base = std::env::temp_dir().join(format!("rotation-lambdas-repro-{}", std::process::id()));
-    let first = clean_build_in(&base.join("a"))?;
-    let second = clean_build_in(&base.join("second-checkout"))?;
-    if first != second {
+    let clean = clean_build_in(&base.join("a"))?;
+    if clean != shipped {
+        let second = clean_build_in(&base.join("second-checkout"))?;
+        if second == clean {
+            bail!(
+                "{REPRO_FUNCTION}-x86_64.zip built here ({shipped}) differs from two clean builds ({clean}) that agree with each other: something in this checkout's target/ is stale; remove target/ and run again (the clean trees are kept in {})",
+                base.display()
+            );
+        }
         bail!(
-            "{REPRO_FUNCTION}-x86_64.zip is not reproducible: two clean builds gave {first} and {second}; both trees are kept in {} for comparison",
+            "{REPRO_FUNCTION}-x86_64.zip is not reproducible: the build here gave {shipped}, two clean builds in other folders {clean} and {second}; the trees are kept in {} for comparison",
             base.display()
         );
     }
     let _ = std::fs::remove_dir_all(&base);
     eprintln!(
-        "xtask: reproducibility: two clean builds of {REPRO_FUNCTION}-x86_64.zip from different folders are byte-identical ({first})"
+        "xtask: reproducibility: a clean build of {REPRO_FUNCTION}-x86_64.zip in another folder is byte-identical to the one built here ({clean})"
     );
     Ok(())
 }
@@ -484,7 +492,11 @@ pub fn run_cli(args: &[String]) -> Result<()> {
             ca_bundle: None,
             panic_probe: false,
         })?;
-        check_reproducible()?;
+        let shipped = artifacts
+            .iter()
+            .find(|a| a.function == REPRO_FUNCTION)
+            .context("the x86_64 build has the reproducibility check's function")?;
+        check_reproducible(&shipped.sha256)?;
         unpack(&artifacts)?
     } else {
         // `--no-dist` runs the last unpacked binaries, or those of a folder given in
