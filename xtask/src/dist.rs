@@ -47,7 +47,7 @@ pub struct Options {
     pub functions: Vec<String>,
     /// A PEM bundle to place in every zip.
     pub ca_bundle: Option<PathBuf>,
-    /// Also build `rotation-core`'s `panic-probe` example (for the tests) with the same
+    /// Also build `rotation-core`'s `panic-probe` binary (for the tests) with the same
     /// profile and target.
     pub panic_probe: bool,
 }
@@ -233,7 +233,14 @@ pub fn build(opts: &Options) -> Result<Vec<Artifact>> {
             cargo_build(
                 &root,
                 arch,
-                &["--package", "rotation-core", "--example", "panic-probe"],
+                &[
+                    "--package",
+                    "rotation-core",
+                    "--bin",
+                    "panic-probe",
+                    "--features",
+                    "panic-probe",
+                ],
                 &[],
             )?;
         }
@@ -270,7 +277,7 @@ pub fn release_dir(arch: Arch) -> PathBuf {
         .join("release")
 }
 
-/// One `cargo zigbuild --release` of `what` (a package, and an example if any) and its
+/// One `cargo zigbuild --release` of `what` (a package, and what else to select) and its
 /// binaries `bins`.
 fn cargo_build(root: &Path, arch: Arch, what: &[&str], bins: &[&str]) -> Result<()> {
     let venv_bin = tools::venv_bin("python")
@@ -444,18 +451,20 @@ mod tests {
         map
     }
 
-    /// `dist` builds each engine package in its own cargo invocation. Cargo unifies features
-    /// within one invocation only, so a dependency two packages share is compiled once for
-    /// both only if each package alone resolves it with the same features as all of them
-    /// together. Where one does not, everything above that dependency (the AWS SDK, say) is
+    /// `dist` builds each engine package in its own cargo invocation, and rotation-core's panic
+    /// probe in one more. Cargo unifies features within one invocation only, so a dependency
+    /// two packages share is compiled once for both only if each package alone resolves it
+    /// with the same features as all of them together. Where one does not, everything above that dependency (the AWS SDK, say) is
     /// compiled again for each package and architecture, and the release build's time grows
     /// by that much.
     #[test]
     fn every_engine_package_resolves_shared_dependencies_as_all_of_them_together() {
-        let packages: Vec<&str> = rotation_functions::Engine::ALL
+        // The engines, and rotation-core alone, as the panic probe is built.
+        let mut packages: Vec<&str> = rotation_functions::Engine::ALL
             .iter()
             .map(|e| e.package())
             .collect();
+        packages.push("rotation-core");
         for arch in Arch::ALL {
             let together = resolved(arch, &packages);
             let mut differences = Vec::new();

@@ -505,9 +505,7 @@ pub fn run_cli(args: &[String]) -> Result<()> {
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target").join("test-bin"))
     };
-    let panic_probe = dist::release_dir(Arch::X86_64)
-        .join("examples")
-        .join("panic-probe");
+    let panic_probe = dist::release_dir(Arch::X86_64).join("panic-probe");
 
     eprintln!("xtask: starting moto and the database servers");
     let venv_bin = tools::venv_bin("python")
