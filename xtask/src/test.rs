@@ -355,6 +355,64 @@ struct Counts {
     ignored: u64,
 }
 
+impl Counts {
+    fn add(&mut self, other: &Counts) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.ignored += other.ignored;
+    }
+}
+
+/// A test executable `cargo test --workspace` builds, and the package folder it runs in.
+struct BuiltTest {
+    path: PathBuf,
+    dir: PathBuf,
+}
+
+/// The test executables of the workspace, as `cargo test --workspace` builds them (the same
+/// command but `--no-run`, so with the main pass's features nothing is compiled again).
+fn built_tests(cargo: &str, root: &Path) -> Result<Vec<BuiltTest>> {
+    let out = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "test",
+            "--workspace",
+            "--locked",
+            "--no-run",
+            "--message-format=json",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cargo test --no-run")?;
+    if !out.status.success() {
+        bail!("cargo test --workspace --no-run failed");
+    }
+    let mut built = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let (Some(path), Some(manifest)) = (
+            message["executable"].as_str(),
+            message["manifest_path"].as_str(),
+        ) else {
+            continue;
+        };
+        if message["reason"] != "compiler-artifact" || message["profile"]["test"] != true {
+            continue;
+        }
+        let dir = Path::new(manifest)
+            .parent()
+            .context("manifest path")?
+            .to_path_buf();
+        built.push(BuiltTest {
+            path: PathBuf::from(path),
+            dir,
+        });
+    }
+    Ok(built)
+}
+
 /// Run `cargo test`, passing its output through, and add up its "test result:" lines.
 fn run_counting(cmd: &mut Command) -> Result<Counts> {
     let mut child = cmd
@@ -531,20 +589,20 @@ pub fn run_cli(args: &[String]) -> Result<()> {
     env.extend(redis.iter().flat_map(Redis::env));
 
     eprintln!("xtask: cargo test --workspace");
-    let test_command = |envs: &[(String, String)]| {
-        let mut cmd = Command::new(&cargo);
-        cmd.current_dir(&root)
-            .args(["test", "--locked", "--no-fail-fast"])
-            .env("ROTATION_TEST_BIN_DIR", &bin_dir)
+    // What every test process gets: where the shipped binaries, zips and probe are.
+    let with_test_env = |cmd: &mut Command, envs: &[(String, String)]| {
+        cmd.env("ROTATION_TEST_BIN_DIR", &bin_dir)
             .env("ROTATION_TEST_ZIP_DIR", dist::dist_dir())
             .env("ROTATION_TEST_EXPECT_ZIPS", expected.join(","))
             .env("ROTATION_TEST_PANIC_PROBE", &panic_probe)
             .envs(envs.iter().cloned());
-        cmd
     };
     let mut results = Vec::new();
     if main_pass {
-        let mut cmd = test_command(&env);
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(&root)
+            .args(["test", "--locked", "--no-fail-fast"]);
+        with_test_env(&mut cmd, &env);
         // A package filter after `--` narrows the run; otherwise everything runs.
         if !cargo_args.iter().any(|a| a == "-p" || a == "--package") {
             cmd.arg("--workspace");
@@ -557,14 +615,35 @@ pub fn run_cli(args: &[String]) -> Result<()> {
     }
     // The shared servers stop here (drop); moto serves the matrix too.
     drop((mariadb, postgres, redis));
+    // The matrix runs the test executables the main pass built, directly: `cargo test -p`
+    // would resolve features for that package alone and compile it and its test-support again.
+    let built = match passes.is_empty() {
+        true => Vec::new(),
+        false => built_tests(&cargo, &root)?,
+    };
     for pass in &passes {
         eprintln!("xtask: {}", pass.spec.what);
         let mut envs = moto.env();
         let server = pass.start(&mut envs)?;
-        let mut cmd = test_command(&envs);
-        cmd.args(["-p", pass.spec.package, "--"])
-            .args(pass.spec.filter);
-        results.push((pass.spec.what.to_owned(), run_counting(&mut cmd)));
+        let package_dir = root.join("crates").join(pass.spec.package);
+        let mut counts = Counts::default();
+        let mut failure = None;
+        for executable in built.iter().filter(|t| t.dir == package_dir) {
+            let mut cmd = Command::new(&executable.path);
+            cmd.current_dir(&executable.dir).args(pass.spec.filter);
+            with_test_env(&mut cmd, &envs);
+            match run_counting(&mut cmd) {
+                Ok(c) => counts.add(&c),
+                Err(e) => failure = Some(e),
+            }
+        }
+        if counts.passed + counts.failed == 0 && failure.is_none() {
+            failure = Some(anyhow::anyhow!(
+                "no test of {} ran: were its test executables built?",
+                pass.spec.package
+            ));
+        }
+        results.push((pass.spec.what.to_owned(), failure.map_or(Ok(counts), Err)));
         drop(server);
     }
     drop(moto);
