@@ -1,0 +1,1 @@
+//! The mysql account snapshot (written with the clone-fidelity catalogue).
