@@ -204,10 +204,12 @@ impl Session {
         }
     }
 
-    /// How the session's own account authenticates, from `SHOW CREATE USER CURRENT_USER()`,
-    /// which every account may run for itself (MySQL 5.7+, MariaDB 10.2+, checked on MariaDB
-    /// 10.11 for a user without privileges). [`Auth::Unknown`] when the server refuses it.
-    pub async fn own_auth(&mut self) -> Result<Auth, EngineError> {
+    /// How the session's own account authenticates, and whether it must give its current
+    /// password to change it (MySQL's `PASSWORD REQUIRE CURRENT`), from `SHOW CREATE USER
+    /// CURRENT_USER()`, which every account may run for itself (MySQL 5.7+, MariaDB 10.2+,
+    /// checked on MariaDB 10.11 for a user without privileges). [`Auth::Unknown`] and no
+    /// requirement when the server refuses it.
+    pub async fn own_account(&mut self) -> Result<(Auth, bool), EngineError> {
         match self
             .conn
             .query_first::<Option<Vec<u8>>, _>("SHOW CREATE USER CURRENT_USER()")
@@ -215,15 +217,20 @@ impl Session {
         {
             Ok(line) => Ok(line
                 .flatten()
-                .map(|l| sql::auth_of(&text(l), self.product()))
-                .unwrap_or(Auth::Unknown)),
+                .map(|l| {
+                    let line = text(l);
+                    let requires_current = crate::account::account_options(&line, self.product())
+                        .is_ok_and(|o| o.requires_current_password);
+                    (sql::auth_of(&line, self.product()), requires_current)
+                })
+                .unwrap_or((Auth::Unknown, false))),
             // Its text names the account, never a password; the code is enough here.
             Err(mysql_async::Error::Server(e)) => {
                 warn!(
                     code = e.code,
                     "SHOW CREATE USER CURRENT_USER() was refused, so the account's authentication plugin is unknown and the new password is sent as text"
                 );
-                Ok(Auth::Unknown)
+                Ok((Auth::Unknown, false))
             }
             Err(e) => Err(classify(e, &self.endpoint, &self.user)),
         }

@@ -5,12 +5,17 @@
 //! of the new password, computed here; other plugins receive the password itself.
 //!
 //! Single user: the user changes its own password: `SET PASSWORD` on MariaDB; on MySQL
-//! 5.7, 8.x and 9.x `ALTER USER CURRENT_USER()`, with the hash when the server allows it.
+//! 5.7, 8.x and 9.x `ALTER USER CURRENT_USER()`, with the hash when the server allows it (and
+//! `REPLACE '<current>'` when the account says `PASSWORD REQUIRE CURRENT`).
 //! Alternating users: the admin user creates (or resets) the other user of the pair at the same
-//! host part as the current one, locked, with the current one's plugin, `REQUIRE` options and
-//! every grant (`WITH GRANT OPTION` included), reads both accounts back, and unlocks the copy
-//! only when it is exact.
+//! host part as the current one, locked, with the current one's plugin, account options
+//! (`REQUIRE`, resource limits, password policy, MySQL's default roles: [`account`]) and every
+//! grant (`WITH GRANT OPTION`, roles, proxies and partial revokes included), reads both
+//! accounts back, and unlocks the copy only when it is exact. A copy this attempt created and
+//! could not finish (the admin may not pass a grant on, say) is dropped again, and the error
+//! names the statement that gives the admin the missing right.
 
+pub mod account;
 mod connect;
 pub mod facts;
 pub mod sql;
@@ -116,9 +121,14 @@ impl Engine for MySql {
         let mut s = self.open(req.login).await?;
         let user = req.pending.username.as_str();
         let result = async {
-            let auth = s.own_auth().await?;
-            let statements =
-                sql::own_password(s.product(), &auth, req.pending.password.expose_secret());
+            let (auth, requires_current) = s.own_account().await?;
+            let current = requires_current.then(|| req.login.password.expose_secret());
+            let statements = sql::own_password(
+                s.product(),
+                &auth,
+                req.pending.password.expose_secret(),
+                current,
+            );
             let mut refused = None;
             for statement in &statements {
                 if refused.is_some() {
@@ -162,63 +172,158 @@ impl Engine for MySql {
         let admin_user = req.admin.username.as_str();
 
         let mut admin = self.open(req.admin).await?;
-        // Backslashes escape in the session's own sql_mode (see `sql::session_sql_mode`).
-        let src = sql::account(&src_user, &host, false);
-        let target = sql::account(target_user, &host, false);
-        let result = async {
-            let exists = admin.account_exists(&target).await?;
-            let grants = admin
-                .show(&format!("SHOW GRANTS FOR {src}"), admin_user)
-                .await?;
-            let create = admin
-                .show_one(&format!("SHOW CREATE USER {src}"), admin_user)
-                .await?;
-            let require = sql::require_clause(&create);
-            let auth = sql::auth_of(&create, admin.product());
-            let password =
-                sql::identified(admin.product(), &auth, req.pending.password.expose_secret());
-            // Locked until it is verified an exact copy: a crash or a failed check in between
-            // leaves an account that cannot log in, so AWSPENDING does not work, the retry does
-            // the whole job again, and an incomplete copy never becomes AWSCURRENT. The
-            // statement that sets the new password also locks, so that password never opens an
-            // unverified copy.
-            let verb = if exists { "ALTER" } else { "CREATE" };
-            admin.check_may_send(password.plaintext)?;
-            admin
-                .exec_secret(
-                    &format!(
-                        "{verb} USER {target} {} {require} ACCOUNT LOCK",
-                        password.sql
-                    ),
-                    &password.secret,
-                    admin_user,
-                )
-                .await?;
-            if !exists {
-                info!(user = target_user, host = %host, "created the alternate user, locked");
-            }
-            if password.plaintext {
-                info!(user = target_user, auth = ?auth, "the server received the new password as text: the function computes a hash only for mysql_native_password");
-            }
-            for line in &grants {
-                if let Some(grant) = sql::rewrite_grant(line, &src_user, &host, &target) {
-                    admin.exec(&grant, admin_user).await?;
-                }
-            }
-            verify_copy(&mut admin, admin_user, (&src_user, &host), target_user).await?;
-            admin
-                .exec(&format!("ALTER USER {target} ACCOUNT UNLOCK"), admin_user)
-                .await?;
-            Ok(())
-        }
-        .await;
+        let result = clone_account(&mut admin, admin_user, (&src_user, &host), target_user, req.pending.password.expose_secret()).await;
         admin.close().await;
         result
     }
 }
 
+/// Make `target_user`@`host` an exact copy of `src_user`@`host` with `password`, as the admin:
+/// created (or reset) locked, with the original's plugin, account options and grants, read
+/// back and compared, and unlocked only when exact.
+async fn clone_account(
+    admin: &mut Session,
+    admin_user: &str,
+    (src_user, host): (&str, &str),
+    target_user: &str,
+    password: &str,
+) -> Result<(), EngineError> {
+    let product = admin.product();
+    // Backslashes escape in the session's own sql_mode (see `sql::session_sql_mode`).
+    let src = sql::account(src_user, host, false);
+    let target = sql::account(target_user, host, false);
+    let exists = admin.account_exists(&target).await?;
+    let grants = admin
+        .show(&format!("SHOW GRANTS FOR {src}"), admin_user)
+        .await?;
+    let create = admin
+        .show_one(&format!("SHOW CREATE USER {src}"), admin_user)
+        .await?;
+    let options = account::account_options(&create, product).map_err(|m| {
+        EngineError::Database(format!(
+            "cannot copy the account options of '{src_user}'@'{host}' from its SHOW CREATE USER line: {m}. Nothing was changed"
+        ))
+    })?;
+    report_other_hosts(admin, admin_user, src_user, host).await;
+    let auth = sql::auth_of(&create, product);
+    let password = sql::identified(product, &auth, password);
+    // Locked until it is verified an exact copy: a crash or a failed check in between leaves
+    // an account that cannot log in, so AWSPENDING does not work, the retry does the whole job
+    // again, and an incomplete copy never becomes AWSCURRENT. The statement that sets the new
+    // password also locks, so that password never opens an unverified copy.
+    let verb = if exists { "ALTER" } else { "CREATE" };
+    admin.check_may_send(password.plaintext)?;
+    admin
+        .exec_secret(
+            &format!(
+                "{verb} USER {target} {} {} ACCOUNT LOCK",
+                password.sql,
+                options.clauses()
+            ),
+            &password.secret,
+            admin_user,
+        )
+        .await?;
+    if !exists {
+        info!(user = target_user, host = %host, "created the alternate user, locked");
+    }
+    if password.plaintext {
+        info!(user = target_user, auth = ?auth, "the server received the new password as text: the function computes a hash only for mysql_native_password");
+    }
+    let copied = async {
+        // A copy made before may have a default role the original no longer has; MariaDB's
+        // grants below set the original's again, MySQL's come from its options after them.
+        if exists && product == sql::Product::MariaDb {
+            admin
+                .exec(&account::set_default_roles(product, &[], &target), admin_user)
+                .await?;
+        }
+        for line in &grants {
+            if let Some(grant) = sql::rewrite_grant(line, src_user, host, &target) {
+                if let Err(e) = admin.exec(&grant, admin_user).await {
+                    let me = admin.current_user().await.unwrap_or_default();
+                    let me = sql::split_current_user(&me)
+                        .map(|(u, h)| sql::account(u, h, false))
+                        .unwrap_or_else(|| sql::account(admin_user, "%", false));
+                    return Err(grant_refused(e, line, (src_user, host), &me));
+                }
+            }
+        }
+        if product == sql::Product::MySql {
+            admin
+                .exec(
+                    &account::set_default_roles(product, &options.default_roles, &target),
+                    admin_user,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = copied {
+        // A copy this attempt created and could not finish goes again: nothing half-made is
+        // left behind. One made by an earlier rotation stays, locked, for the retry to repair.
+        if !exists {
+            let dropped = admin
+                .exec(&format!("DROP USER {target}"), admin_user)
+                .await;
+            if dropped.is_ok() {
+                info!(user = target_user, host = %host, "dropped the unfinished alternate user again");
+            }
+        }
+        return Err(e);
+    }
+    verify_copy(admin, admin_user, (src_user, host), target_user, product).await?;
+    admin
+        .exec(&format!("ALTER USER {target} ACCOUNT UNLOCK"), admin_user)
+        .await?;
+    Ok(())
+}
+
+/// The error for a grant line the server refused the admin: a missing right to pass a
+/// privilege, role or proxy grant on is named with the statement that gives it to `admin` (the
+/// admin's account, quoted).
+fn grant_refused(e: EngineError, line: &str, (src_user, host): (&str, &str), admin: &str) -> EngineError {
+    let EngineError::Permission { user, detail } = e else {
+        return e;
+    };
+    let what = sql::rewrite_grant(line, src_user, host, "<the copy>").unwrap_or_default();
+    let fix = sql::grant_option_for(line, src_user, host, admin);
+    EngineError::Permission {
+        user,
+        detail: format!(
+            "{detail}. The admin may not give the alternate user what '{src_user}'@'{host}' has ({what}), so the alternate user was not made. Give the admin the right to pass it on (`{fix}`), then retry the rotation"
+        ),
+    }
+}
+
+/// Say in the log when the user name has accounts at other host parts: only the one the
+/// current credentials log in as (`CURRENT_USER()`) is copied. (Only a note: an admin that may
+/// not read `mysql.user` just does not get it.)
+async fn report_other_hosts(admin: &mut Session, admin_user: &str, user: &str, host: &str) {
+    let hosts = admin
+        .show(
+            &format!(
+                "SELECT Host FROM mysql.user WHERE User = {} AND Host <> {} ORDER BY Host",
+                sql::literal(user, false),
+                sql::literal(host, false)
+            ),
+            admin_user,
+        )
+        .await
+        .unwrap_or_default();
+    if !hosts.is_empty() {
+        warn!(
+            user,
+            copied_host = host,
+            other_hosts = hosts.join(", "),
+            "the user has accounts at other host parts; the alternate user copies only the one the current credentials log in as from the function's network. Clients that reach the database as one of the others must keep the original user"
+        );
+    }
+}
+
 /// Read both accounts back from the server and compare them, the names taken out: the copy
-/// must have exactly the original's grants and `REQUIRE` clause. What the server holds is what
+/// must have exactly the original's grants and account options ([`account`]). What the server holds is what
 /// counts, not what was sent: a grant line this code failed to read or rewrite would otherwise
 /// go missing without a sound.
 async fn verify_copy(
@@ -226,6 +331,7 @@ async fn verify_copy(
     admin_user: &str,
     (src_user, host): (&str, &str),
     target_user: &str,
+    product: sql::Product,
 ) -> Result<(), EngineError> {
     let (src_grants, src_create) = privileges_of(admin, admin_user, src_user, host).await?;
     let (copy_grants, copy_create) = privileges_of(admin, admin_user, target_user, host).await?;
@@ -234,16 +340,18 @@ async fn verify_copy(
         host,
         grants: &src_grants,
         create_user: &src_create,
+        product,
     };
     let copy = Privileges {
         user: target_user,
         host,
         grants: &copy_grants,
         create_user: &copy_create,
+        product,
     };
     sql::compare_copy(&original, &copy).map_err(|m| {
         EngineError::Database(format!(
-            "the alternate user '{target_user}'@'{host}' is not an exact copy of '{src_user}'@'{host}' ({m}), so it stays locked (ACCOUNT LOCK): it cannot log in and does not become AWSCURRENT. Make the two accounts' grants and REQUIRE options equal (grant what is missing, revoke what is extra, or DROP USER the alternate so that the next attempt creates it afresh), then retry the rotation"
+            "the alternate user '{target_user}'@'{host}' is not an exact copy of '{src_user}'@'{host}' ({m}), so it stays locked (ACCOUNT LOCK): it cannot log in and does not become AWSCURRENT. Make the two accounts' grants and options equal (grant what is missing, revoke what is extra, or DROP USER the alternate so that the next attempt creates it afresh), then retry the rotation"
         ))
     })
 }

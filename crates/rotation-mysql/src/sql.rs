@@ -272,8 +272,21 @@ pub fn identified(product: Product, auth: &Auth, password: &str) -> PasswordStat
 /// (without `WITH`); the hash form (`IDENTIFIED WITH … AS`) wants CREATE USER or UPDATE on
 /// the `mysql` schema, so it comes first and the text form is the fallback. (MySQL's
 /// `SET PASSWORD = '…'` takes the password itself since 5.7.6, never a hash, so it is not used.)
-pub fn own_password(product: Product, auth: &Auth, password: &str) -> Vec<PasswordStatement> {
+///
+/// `current` is the password the session logged in with, given when the account says
+/// `PASSWORD REQUIRE CURRENT` (MySQL 8.0.13+): then the text form ends with `REPLACE
+/// '<current>'`, which MySQL wants from a user that changes its own password without the
+/// CREATE USER privilege. (The hash form needs that privilege, which waives the requirement.)
+pub fn own_password(
+    product: Product,
+    auth: &Auth,
+    password: &str,
+    current: Option<&str>,
+) -> Vec<PasswordStatement> {
     let hash = literal(&native_password_hash(password), false);
+    let replace = current
+        .map(|c| format!(" REPLACE {}", literal(c, false)))
+        .unwrap_or_default();
     let pw = literal(password, false);
     match (product, auth) {
         (Product::MariaDb, Auth::NativePassword) => vec![PasswordStatement {
@@ -295,13 +308,13 @@ pub fn own_password(product: Product, auth: &Auth, password: &str) -> Vec<Passwo
                 plaintext: false,
             },
             PasswordStatement {
-                sql: format!("ALTER USER CURRENT_USER() IDENTIFIED BY {pw}"),
+                sql: format!("ALTER USER CURRENT_USER() IDENTIFIED BY {pw}{replace}"),
                 secret: pw,
                 plaintext: true,
             },
         ],
         (Product::MySql, _) => vec![PasswordStatement {
-            sql: format!("ALTER USER CURRENT_USER() IDENTIFIED BY {pw}"),
+            sql: format!("ALTER USER CURRENT_USER() IDENTIFIED BY {pw}{replace}"),
             secret: pw,
             plaintext: true,
         }],
@@ -393,26 +406,28 @@ pub fn rewrite_grant(line: &str, from_user: &str, from_host: &str, to: &str) -> 
     Some(format!("{}{}{}", &line[..start], to, tail))
 }
 
-/// The `REQUIRE …` clause of a `SHOW CREATE USER` line (`REQUIRE NONE` when absent).
-pub fn require_clause(create_user: &str) -> String {
-    let Some(start) = find_keyword(create_user, "REQUIRE", 0) else {
-        return "REQUIRE NONE".into();
+/// The statement that gives `to` (an account, already quoted) the right to pass on what `line`
+/// (a `SHOW GRANTS` line of `from`) grants: the same grant `WITH GRANT OPTION`, or for a role
+/// `WITH ADMIN OPTION`. Other lines (`REVOKE`, `SET DEFAULT ROLE`) come back rewritten as
+/// they are; a line that does not name `from`, empty.
+pub fn grant_option_for(line: &str, from_user: &str, from_host: &str, to: &str) -> String {
+    let Some(grant) = rewrite_grant(line, from_user, from_host, to) else {
+        return String::new();
     };
-    let end = [
-        "PASSWORD",
-        "ACCOUNT",
-        "WITH",
-        "DEFAULT",
-        "COMMENT",
-        "ATTRIBUTE",
-        "FAILED_LOGIN_ATTEMPTS",
-        "PASSWORD_LOCK_TIME",
-    ]
-    .iter()
-    .filter_map(|kw| find_keyword(create_user, kw, start + 1))
-    .min()
-    .unwrap_or(create_user.len());
-    create_user[start + 1..end].trim().to_owned()
+    let upper = grant.to_ascii_uppercase();
+    if !upper.starts_with("GRANT ") {
+        return grant;
+    }
+    // A privilege grant has `ON object`; a role grant (`GRANT r TO u`) has none.
+    let option = match find_keyword(&grant, "ON", 0) {
+        Some(_) => "WITH GRANT OPTION",
+        None => "WITH ADMIN OPTION",
+    };
+    if upper.contains(&format!(" {option}")) {
+        grant
+    } else {
+        format!("{grant} {option}")
+    }
 }
 
 /// One account's privileges as the server prints them.
@@ -423,8 +438,10 @@ pub struct Privileges<'a> {
     pub host: &'a str,
     /// `SHOW GRANTS FOR` the account.
     pub grants: &'a [String],
-    /// `SHOW CREATE USER` of the account (its `REQUIRE` clause; MySQL 8 prints it only there).
+    /// `SHOW CREATE USER` of the account: its options ([`crate::account`]).
     pub create_user: &'a str,
+    /// The server's product, which decides which options it has.
+    pub product: Product,
 }
 
 /// What stands for the account in compared lines.
@@ -433,7 +450,8 @@ const GRANTEE: &str = "<account>";
 impl Privileges<'_> {
     /// The grant lines with the account's name replaced by [`GRANTEE`] and password clauses
     /// removed (a line that names the account in a spelling not recognised stays as printed,
-    /// so that it shows up as a difference rather than vanish), and the `REQUIRE` clause.
+    /// so that it shows up as a difference rather than vanish), and the account options as
+    /// the clone's `CREATE USER` would spell them (or why they cannot be read).
     fn normalised(&self) -> (BTreeSet<String>, String) {
         let grants = self
             .grants
@@ -443,7 +461,12 @@ impl Privileges<'_> {
                     .unwrap_or_else(|| without_identified(line))
             })
             .collect();
-        (grants, require_clause(self.create_user))
+        let options = match crate::account::account_options(self.create_user, self.product) {
+            Ok(o) if o.default_roles.is_empty() => o.clauses(),
+            Ok(o) => format!("{} DEFAULT ROLE {}", o.clauses(), o.default_roles.join(", ")),
+            Err(e) => format!("(options not read: {e})"),
+        };
+        (grants, options)
     }
 }
 
@@ -454,14 +477,15 @@ pub struct CopyMismatch {
     pub missing: Vec<String>,
     /// Lines the copy has and the original lacks.
     pub extra: Vec<String>,
-    /// The `REQUIRE` clauses of the original and the copy, when they differ.
-    pub require: Option<(String, String)>,
+    /// The account options (`REQUIRE`, resource limits, password policy, default roles) of the
+    /// original and the copy, when they differ.
+    pub options: Option<(String, String)>,
 }
 
 impl fmt::Display for CopyMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts = Vec::new();
-        if self.missing.is_empty() && self.extra.is_empty() && self.require.is_none() {
+        if self.missing.is_empty() && self.extra.is_empty() && self.options.is_none() {
             parts.push("SHOW GRANTS printed nothing to compare".to_owned());
         }
         if !self.missing.is_empty() {
@@ -470,28 +494,31 @@ impl fmt::Display for CopyMismatch {
         if !self.extra.is_empty() {
             parts.push(format!("extra on the copy: {}", self.extra.join("; ")));
         }
-        if let Some((original, copy)) = &self.require {
-            parts.push(format!("the original has {original}, the copy {copy}"));
+        if let Some((original, copy)) = &self.options {
+            parts.push(format!(
+                "the original's account options are {original}, the copy's {copy}"
+            ));
         }
         f.write_str(&parts.join("; "))
     }
 }
 
-/// Check that `copy` has exactly `original`'s grants and `REQUIRE` clause. An original with no
+/// Check that `copy` has exactly `original`'s grants and account options. An original with no
 /// grant lines at all is a mismatch too: `SHOW GRANTS` always prints at least the USAGE line,
 /// so nothing means nothing was read.
 pub fn compare_copy(original: &Privileges<'_>, copy: &Privileges<'_>) -> Result<(), CopyMismatch> {
-    let (want, want_require) = original.normalised();
-    let (have, have_require) = copy.normalised();
+    let (want, want_options) = original.normalised();
+    let (have, have_options) = copy.normalised();
+    let unread = want_options.starts_with('(') || have_options.starts_with('(');
     let mismatch = CopyMismatch {
         missing: want.difference(&have).cloned().collect(),
         extra: have.difference(&want).cloned().collect(),
-        require: (want_require != have_require).then_some((want_require, have_require)),
+        options: (want_options != have_options || unread).then_some((want_options, have_options)),
     };
     if want.is_empty()
         || !mismatch.missing.is_empty()
         || !mismatch.extra.is_empty()
-        || mismatch.require.is_some()
+        || mismatch.options.is_some()
     {
         return Err(mismatch);
     }
@@ -592,6 +619,78 @@ mod tests {
             rewrite_grant(r#"GRANT USAGE ON *.* TO "a""b"@"%""#, "a\"b", "%", "X").as_deref(),
             Some("GRANT USAGE ON *.* TO X")
         );
+    }
+
+    #[test]
+    fn the_right_to_pass_a_grant_on_is_spelled_out() {
+        let admin = "'admin'@'%'";
+        let cases = [
+            (
+                "GRANT SELECT, INSERT ON `db`.* TO `app`@`%`",
+                "GRANT SELECT, INSERT ON `db`.* TO 'admin'@'%' WITH GRANT OPTION",
+            ),
+            (
+                "GRANT PROXY ON `other`@`%` TO `app`@`%`",
+                "GRANT PROXY ON `other`@`%` TO 'admin'@'%' WITH GRANT OPTION",
+            ),
+            (
+                "GRANT `reader` TO `app`@`%`",
+                "GRANT `reader` TO 'admin'@'%' WITH ADMIN OPTION",
+            ),
+            (
+                "GRANT `reader`@`%` TO `app`@`%` WITH ADMIN OPTION",
+                "GRANT `reader`@`%` TO 'admin'@'%' WITH ADMIN OPTION",
+            ),
+            (
+                "GRANT EXECUTE ON PROCEDURE `db`.`p` TO `app`@`%` WITH GRANT OPTION",
+                "GRANT EXECUTE ON PROCEDURE `db`.`p` TO 'admin'@'%' WITH GRANT OPTION",
+            ),
+            (
+                "SET DEFAULT ROLE `r` FOR `app`@`%`",
+                "SET DEFAULT ROLE `r` FOR 'admin'@'%'",
+            ),
+            ("GRANT SELECT ON *.* TO `other`@`%`", ""),
+        ];
+        for (line, want) in cases {
+            assert_eq!(grant_option_for(line, "app", "%", admin), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn mysql_8_grant_lines_are_rewritten_for_the_clone() {
+        // As MySQL 8.0/8.4/9.x print them: dynamic privileges on their own line, roles with a
+        // host part, partial revokes (`partial_revokes=ON`) after the grants they narrow. Each
+        // is replayed in order, so the revoke narrows the copy's grant as it does the original's.
+        let to = "X";
+        let cases = [
+            (
+                "GRANT BACKUP_ADMIN,CONNECTION_ADMIN ON *.* TO `app`@`%`",
+                "GRANT BACKUP_ADMIN,CONNECTION_ADMIN ON *.* TO X",
+            ),
+            (
+                "GRANT `reader`@`%`,`writer`@`%` TO `app`@`%`",
+                "GRANT `reader`@`%`,`writer`@`%` TO X",
+            ),
+            (
+                "GRANT SELECT, INSERT ON *.* TO `app`@`%`",
+                "GRANT SELECT, INSERT ON *.* TO X",
+            ),
+            (
+                "REVOKE INSERT ON `mysql`.* FROM `app`@`%`",
+                "REVOKE INSERT ON `mysql`.* FROM X",
+            ),
+            (
+                "GRANT PROXY ON ``@`` TO `app`@`%` WITH GRANT OPTION",
+                "GRANT PROXY ON ``@`` TO X WITH GRANT OPTION",
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(
+                rewrite_grant(line, "app", "%", to).as_deref(),
+                Some(want),
+                "{line}"
+            );
+        }
     }
 
     #[test]
@@ -764,7 +863,7 @@ mod tests {
         use Product::{MariaDb, MySql};
         let hash = "'*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19'";
         let sqls = |product, auth: Auth| -> Vec<(String, bool)> {
-            own_password(product, &auth, "password")
+            own_password(product, &auth, "password", None)
                 .into_iter()
                 .map(|s| (s.sql, s.plaintext))
                 .collect()
@@ -801,6 +900,38 @@ mod tests {
                 )]
             );
         }
+        // PASSWORD REQUIRE CURRENT: the text form gives the current password too (MySQL 8's
+        // grammar: `ALTER USER CURRENT_USER() IDENTIFIED BY 'new' REPLACE 'current'`); the hash
+        // form needs CREATE USER, which waives the requirement, so it has no REPLACE.
+        let with_current: Vec<String> = own_password(
+            MySql,
+            &Auth::NativePassword,
+            "password",
+            Some("o'ld\\"),
+        )
+        .into_iter()
+        .map(|s| s.sql)
+        .collect();
+        assert_eq!(
+            with_current,
+            [
+                format!(
+                    "ALTER USER CURRENT_USER() IDENTIFIED WITH mysql_native_password AS {hash}"
+                ),
+                r"ALTER USER CURRENT_USER() IDENTIFIED BY 'password' REPLACE 'o''ld\\'"
+                    .to_owned(),
+            ]
+        );
+        let sha2 = own_password(
+            MySql,
+            &Auth::Plugin("caching_sha2_password".into()),
+            "password",
+            Some("old"),
+        );
+        assert_eq!(
+            sha2[0].sql,
+            "ALTER USER CURRENT_USER() IDENTIFIED BY 'password' REPLACE 'old'"
+        );
     }
 
     fn lines(v: &[&str]) -> Vec<String> {
@@ -818,6 +949,7 @@ mod tests {
             host: "%",
             grants: &original_grants,
             create_user: "CREATE USER `app`@`%` IDENTIFIED BY PASSWORD '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19' REQUIRE SSL",
+            product: Product::MariaDb,
         };
         let same_grants = lines(&[
             "GRANT SELECT ON `app`.* TO `app_clone`@`%` WITH GRANT OPTION",
@@ -828,6 +960,7 @@ mod tests {
             host: "%",
             grants,
             create_user: "CREATE USER `app_clone`@`%` IDENTIFIED BY PASSWORD '*B69027D44F6E5EDC07F1AEAD1477967B16F28227' REQUIRE SSL ACCOUNT LOCK",
+            product: Product::MariaDb,
         };
         assert_eq!(compare_copy(&original, &copy(&same_grants)), Ok(()));
 
@@ -838,7 +971,7 @@ mod tests {
             err.missing,
             ["GRANT SELECT ON `app`.* TO <account> WITH GRANT OPTION"]
         );
-        assert!(err.extra.is_empty() && err.require.is_none(), "{err:?}");
+        assert!(err.extra.is_empty() && err.options.is_none(), "{err:?}");
         assert!(
             err.to_string()
                 .contains("missing on the copy: GRANT SELECT"),
@@ -854,16 +987,43 @@ mod tests {
         assert_eq!(err.extra, ["GRANT DELETE ON `app`.* TO <account>"]);
         assert!(err.to_string().contains("extra on the copy"), "{err}");
 
-        // A REQUIRE that differs, as MySQL 8 prints it only in SHOW CREATE USER.
-        let plain = Privileges {
-            create_user: "CREATE USER `app_clone`@`%` REQUIRE NONE",
-            ..copy(&same_grants)
-        };
-        let err = compare_copy(&original, &plain).expect_err("require");
-        assert_eq!(
-            err.require,
-            Some(("REQUIRE SSL".into(), "REQUIRE NONE".into()))
-        );
+        // A REQUIRE that differs, as MySQL 8 prints it only in SHOW CREATE USER; and the other
+        // account options: a resource limit, the password's expiry.
+        for (line, differs) in [
+            ("CREATE USER `app_clone`@`%` REQUIRE NONE", "REQUIRE NONE"),
+            (
+                "CREATE USER `app_clone`@`%` REQUIRE SSL WITH MAX_USER_CONNECTIONS 3",
+                "MAX_USER_CONNECTIONS 3",
+            ),
+            (
+                "CREATE USER `app_clone`@`%` REQUIRE SSL PASSWORD EXPIRE NEVER",
+                "PASSWORD EXPIRE NEVER",
+            ),
+        ] {
+            let other = Privileges {
+                create_user: line,
+                ..copy(&same_grants)
+            };
+            let err = compare_copy(&original, &other).expect_err(line);
+            let (want, have) = err.options.clone().expect("options differ");
+            assert!(want.starts_with("REQUIRE SSL WITH"), "{want}");
+            assert!(have.contains(differs), "{have}");
+            assert!(err.to_string().contains("account options"), "{err}");
+        }
+        // Options that cannot be read never compare equal, even on both sides.
+        let unreadable = "CREATE USER `app`@`%` WITH MAX_WIDGETS 1";
+        let err = compare_copy(
+            &Privileges {
+                create_user: unreadable,
+                ..original
+            },
+            &Privileges {
+                create_user: unreadable,
+                ..copy(&same_grants)
+            },
+        )
+        .expect_err("unreadable");
+        assert!(err.to_string().contains("not read"), "{err}");
 
         // A line in a spelling not recognised is a difference, never silently dropped; and no
         // password hash is ever part of the message.
@@ -901,31 +1061,7 @@ mod tests {
         for from in 0..line.len() {
             let _ = find_keyword(line, "ACCOUNT", from);
         }
-        assert_eq!(require_clause(line), "REQUIRE SSL");
-        assert_eq!(
-            require_clause("CREATE USER x€ REQUIRE X509 ACCOUNT€ LOCK"),
-            "REQUIRE X509 ACCOUNT€ LOCK"
-        );
-    }
-
-    #[test]
-    fn require_clause_is_extracted() {
-        assert_eq!(
-            require_clause("CREATE USER `a`@`%` IDENTIFIED BY PASSWORD '*X' REQUIRE SSL"),
-            "REQUIRE SSL"
-        );
-        assert_eq!(
-            require_clause(
-                "CREATE USER `a`@`%` IDENTIFIED WITH 'caching_sha2_password' AS 'x' REQUIRE X509 PASSWORD EXPIRE DEFAULT ACCOUNT UNLOCK"
-            ),
-            "REQUIRE X509"
-        );
-        assert_eq!(
-            require_clause(
-                "CREATE USER 'a'@'%' REQUIRE ISSUER '/C=x WITH y' AND SUBJECT 's' WITH MAX_QUERIES_PER_HOUR 5"
-            ),
-            "REQUIRE ISSUER '/C=x WITH y' AND SUBJECT 's'"
-        );
-        assert_eq!(require_clause("CREATE USER `a`@`%`"), "REQUIRE NONE");
+        let o = crate::account::account_options(line, Product::MariaDb).expect("reads");
+        assert_eq!(o.require, "REQUIRE SSL");
     }
 }

@@ -18,6 +18,7 @@ pub mod process;
 pub mod proxy;
 pub mod redis;
 pub mod secrets;
+pub mod snapshot;
 pub mod tls;
 
 use std::path::PathBuf;

@@ -1,0 +1,1 @@
+//! The postgres account snapshot (written with the clone-fidelity catalogue).

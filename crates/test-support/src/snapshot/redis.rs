@@ -1,0 +1,1 @@
+//! The redis account snapshot (written with the clone-fidelity catalogue).
