@@ -106,10 +106,7 @@ fn clause_at(w: &[&str], i: usize) -> Option<Clause> {
 /// The clauses of a `SHOW CREATE USER` line, each with its words, after `CREATE USER account`.
 fn clauses(line: &str) -> Result<Vec<(Clause, Vec<&str>)>, String> {
     let w = words(line);
-    if w.len() < 3
-        || !w[0].eq_ignore_ascii_case("CREATE")
-        || !w[1].eq_ignore_ascii_case("USER")
-    {
+    if w.len() < 3 || !w[0].eq_ignore_ascii_case("CREATE") || !w[1].eq_ignore_ascii_case("USER") {
         return Err("SHOW CREATE USER printed no CREATE USER line".into());
     }
     let mut out: Vec<(Clause, Vec<&str>)> = Vec::new();
@@ -183,7 +180,7 @@ impl AccountOptions {
 /// Read the options of a `SHOW CREATE USER` line. `Err` names the clause that cannot be read.
 pub fn account_options(create_user: &str, product: Product) -> Result<AccountOptions, String> {
     let mut require = "REQUIRE NONE".to_owned();
-    let mut limits = [None::<String>; LIMITS.len()];
+    let mut limits: [Option<String>; LIMITS.len()] = Default::default();
     let mut expire = "PASSWORD EXPIRE DEFAULT".to_owned();
     let mut policy = Vec::new();
     let mut default_roles = Vec::new();
@@ -244,10 +241,7 @@ pub fn account_options(create_user: &str, product: Product) -> Result<AccountOpt
                     policy.push(format!("PASSWORD HISTORY {}", number(n, false)?));
                 }
                 ["PASSWORD", "REUSE", "INTERVAL", n, "DAY"] => {
-                    policy.push(format!(
-                        "PASSWORD REUSE INTERVAL {} DAY",
-                        number(n, false)?
-                    ));
+                    policy.push(format!("PASSWORD REUSE INTERVAL {} DAY", number(n, false)?));
                 }
                 _ => return Err(format!("cannot read {:?}", w.join(" "))),
             },
@@ -262,13 +256,7 @@ pub fn account_options(create_user: &str, product: Product) -> Result<AccountOpt
         return Err("MAX_STATEMENT_TIME is MariaDB's, but the server says it is MySQL".into());
     }
     let limits = std::iter::once("WITH".to_owned())
-        .chain((0..known).map(|i| {
-            format!(
-                "{} {}",
-                LIMITS[i],
-                limits[i].as_deref().unwrap_or("0")
-            )
-        }))
+        .chain((0..known).map(|i| format!("{} {}", LIMITS[i], limits[i].as_deref().unwrap_or("0"))))
         .collect::<Vec<_>>()
         .join(" ");
     let mut password = vec![expire];
@@ -416,11 +404,23 @@ mod tests {
     #[test]
     fn what_cannot_be_read_is_an_error_never_a_silent_difference() {
         let bad = [
-            ("CREATE USER `a`@`%` WITH MAX_QUERIES_PER_HOUR", "resource limits"),
-            ("CREATE USER `a`@`%` WITH MAX_WIDGETS 3", "unknown resource limit"),
-            ("CREATE USER `a`@`%` WITH MAX_QUERIES_PER_HOUR 1;DROP", "whole number"),
+            (
+                "CREATE USER `a`@`%` WITH MAX_QUERIES_PER_HOUR",
+                "resource limits",
+            ),
+            (
+                "CREATE USER `a`@`%` WITH MAX_WIDGETS 3",
+                "unknown resource limit",
+            ),
+            (
+                "CREATE USER `a`@`%` WITH MAX_QUERIES_PER_HOUR 1;DROP",
+                "whole number",
+            ),
             ("CREATE USER `a`@`%` PASSWORD EXPIRE", "expired"),
-            ("CREATE USER `a`@`%` PASSWORD EXPIRE INTERVAL x DAY", "whole number"),
+            (
+                "CREATE USER `a`@`%` PASSWORD EXPIRE INTERVAL x DAY",
+                "whole number",
+            ),
             ("CREATE USER `a`@`%` PASSWORD HISTORY 1 OR 2", "cannot read"),
             ("CREATE USER `a`@`%` DEFAULT ROLE r", "role list"),
             ("CREATE USER `a`@`%` DEFAULT ROLE `r`;`s`", "role list"),

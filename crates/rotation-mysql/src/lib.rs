@@ -172,7 +172,14 @@ impl Engine for MySql {
         let admin_user = req.admin.username.as_str();
 
         let mut admin = self.open(req.admin).await?;
-        let result = clone_account(&mut admin, admin_user, (&src_user, &host), target_user, req.pending.password.expose_secret()).await;
+        let result = clone_account(
+            &mut admin,
+            admin_user,
+            (&src_user, &host),
+            target_user,
+            req.pending.password.expose_secret(),
+        )
+        .await;
         admin.close().await;
         result
     }
@@ -235,18 +242,22 @@ async fn clone_account(
         // grants below set the original's again, MySQL's come from its options after them.
         if exists && product == sql::Product::MariaDb {
             admin
-                .exec(&account::set_default_roles(product, &[], &target), admin_user)
+                .exec(
+                    &account::set_default_roles(product, &[], &target),
+                    admin_user,
+                )
                 .await?;
         }
         for line in &grants {
-            if let Some(grant) = sql::rewrite_grant(line, src_user, host, &target) {
-                if let Err(e) = admin.exec(&grant, admin_user).await {
-                    let me = admin.current_user().await.unwrap_or_default();
-                    let me = sql::split_current_user(&me)
-                        .map(|(u, h)| sql::account(u, h, false))
-                        .unwrap_or_else(|| sql::account(admin_user, "%", false));
-                    return Err(grant_refused(e, line, (src_user, host), &me));
-                }
+            let Some(grant) = sql::rewrite_grant(line, src_user, host, &target) else {
+                continue;
+            };
+            if let Err(e) = admin.exec(&grant, admin_user).await {
+                let me = admin.current_user().await.unwrap_or_default();
+                let me = sql::split_current_user(&me)
+                    .map(|(u, h)| sql::account(u, h, false))
+                    .unwrap_or_else(|| sql::account(admin_user, "%", false));
+                return Err(grant_refused(e, line, (src_user, host), &me));
             }
         }
         if product == sql::Product::MySql {
@@ -264,9 +275,7 @@ async fn clone_account(
         // A copy this attempt created and could not finish goes again: nothing half-made is
         // left behind. One made by an earlier rotation stays, locked, for the retry to repair.
         if !exists {
-            let dropped = admin
-                .exec(&format!("DROP USER {target}"), admin_user)
-                .await;
+            let dropped = admin.exec(&format!("DROP USER {target}"), admin_user).await;
             if dropped.is_ok() {
                 info!(user = target_user, host = %host, "dropped the unfinished alternate user again");
             }
@@ -283,8 +292,17 @@ async fn clone_account(
 /// The error for a grant line the server refused the admin: a missing right to pass a
 /// privilege, role or proxy grant on is named with the statement that gives it to `admin` (the
 /// admin's account, quoted).
-fn grant_refused(e: EngineError, line: &str, (src_user, host): (&str, &str), admin: &str) -> EngineError {
-    let EngineError::Permission { user, detail } = e else {
+fn grant_refused(
+    e: EngineError,
+    line: &str,
+    (src_user, host): (&str, &str),
+    admin: &str,
+) -> EngineError {
+    // MariaDB refuses a PROXY grant with 1698, a login error's code: on a session that is
+    // logged in it can only mean the right to grant is missing.
+    let (EngineError::Permission { user, detail } | EngineError::Authentication { user, detail }) =
+        e
+    else {
         return e;
     };
     let what = sql::rewrite_grant(line, src_user, host, "<the copy>").unwrap_or_default();

@@ -463,7 +463,11 @@ impl Privileges<'_> {
             .collect();
         let options = match crate::account::account_options(self.create_user, self.product) {
             Ok(o) if o.default_roles.is_empty() => o.clauses(),
-            Ok(o) => format!("{} DEFAULT ROLE {}", o.clauses(), o.default_roles.join(", ")),
+            Ok(o) => format!(
+                "{} DEFAULT ROLE {}",
+                o.clauses(),
+                o.default_roles.join(", ")
+            ),
             Err(e) => format!("(options not read: {e})"),
         };
         (grants, options)
@@ -903,23 +907,18 @@ mod tests {
         // PASSWORD REQUIRE CURRENT: the text form gives the current password too (MySQL 8's
         // grammar: `ALTER USER CURRENT_USER() IDENTIFIED BY 'new' REPLACE 'current'`); the hash
         // form needs CREATE USER, which waives the requirement, so it has no REPLACE.
-        let with_current: Vec<String> = own_password(
-            MySql,
-            &Auth::NativePassword,
-            "password",
-            Some("o'ld\\"),
-        )
-        .into_iter()
-        .map(|s| s.sql)
-        .collect();
+        let with_current: Vec<String> =
+            own_password(MySql, &Auth::NativePassword, "password", Some("o'ld\\"))
+                .into_iter()
+                .map(|s| s.sql)
+                .collect();
         assert_eq!(
             with_current,
             [
                 format!(
                     "ALTER USER CURRENT_USER() IDENTIFIED WITH mysql_native_password AS {hash}"
                 ),
-                r"ALTER USER CURRENT_USER() IDENTIFIED BY 'password' REPLACE 'o''ld\\'"
-                    .to_owned(),
+                r"ALTER USER CURRENT_USER() IDENTIFIED BY 'password' REPLACE 'o''ld\\'".to_owned(),
             ]
         );
         let sha2 = own_password(

@@ -3,7 +3,8 @@
 //!
 //! It is read from the server's own tables and statements, not from the rotation code, so that
 //! a mistake in how the function reads or copies an account cannot hide in the comparison too:
-//! - the account's row of `mysql.user` (a view over `mysql.global_priv` on MariaDB 10.4+):
+//! - the account's row of `mysql.user` (a view over `mysql.global_priv` on MariaDB 10.4+), and
+//!   on MariaDB that JSON's lock and password lifetime, which the view leaves out:
 //!   global privileges, the authentication plugin, `REQUIRE` (`ssl_type`, `ssl_cipher`,
 //!   `x509_issuer`, `x509_subject`), the resource limits (`max_questions`, `max_updates`,
 //!   `max_connections`, `max_user_connections`, MariaDB's `max_statement_time`), the lock and
@@ -36,6 +37,44 @@ pub struct Snapshot {
     pub default_roles: BTreeSet<String>,
 }
 
+impl Snapshot {
+    /// What differs from `other`, one line per column, grant or role (empty when equal): for
+    /// failure messages that show the difference rather than two whole snapshots.
+    pub fn differences(&self, other: &Snapshot) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.host != other.host {
+            out.push(format!("host: {:?} vs {:?}", self.host, other.host));
+        }
+        let keys: BTreeSet<&String> = self.user_row.keys().chain(other.user_row.keys()).collect();
+        for k in keys {
+            let (a, b) = (self.user_row.get(k), other.user_row.get(k));
+            if a != b {
+                out.push(format!("{k}: {a:?} vs {b:?}"));
+            }
+        }
+        for g in self.grants.symmetric_difference(&other.grants) {
+            let side = if self.grants.contains(g) {
+                "only first"
+            } else {
+                "only second"
+            };
+            out.push(format!("grant ({side}): {g}"));
+        }
+        for r in self
+            .default_roles
+            .symmetric_difference(&other.default_roles)
+        {
+            out.push(format!("default role (one side only): {r}"));
+        }
+        out
+    }
+}
+
+/// What MariaDB's `mysql.global_priv` JSON holds and the `mysql.user` view does not, with the
+/// value an absent key means.
+const GLOBAL_PRIV_ONLY: &[(&str, &str)] =
+    &[("account_locked", "false"), ("password_lifetime", "-1")];
+
 /// Columns that differ between any two accounts whatever their rights: the name, the password
 /// (hash, or MariaDB's old `Password` column) and when it was set.
 const NOT_COMPARED: &[&str] = &[
@@ -48,8 +87,16 @@ const NOT_COMPARED: &[&str] = &[
 /// Read `user`@`host`'s snapshot through `conn` (a session that may read the `mysql` schema
 /// and run `SHOW GRANTS` for any account). Panics, naming the account, when it does not exist.
 pub async fn snapshot(conn: &mut Conn, user: &str, host: &str) -> Snapshot {
+    let version: Option<String> = conn
+        .query_first("SELECT VERSION()")
+        .await
+        .unwrap_or_else(|e| panic!("SELECT VERSION(): {e}"));
+    let mariadb = version.unwrap_or_default().contains("MariaDB");
     let rows: Vec<Row> = conn
-        .exec("SELECT * FROM mysql.user WHERE User = ? AND Host = ?", (user, host))
+        .exec(
+            "SELECT * FROM mysql.user WHERE User = ? AND Host = ?",
+            (user, host),
+        )
         .await
         .unwrap_or_else(|e| panic!("mysql.user of {user:?}@{host:?}: {e}"));
     let [row] = rows.as_slice() else {
@@ -69,6 +116,34 @@ pub async fn snapshot(conn: &mut Conn, user: &str, host: &str) -> Snapshot {
         user_row.insert(name, value);
     }
 
+    // MariaDB 10.4+ keeps the lock and the password's lifetime only in `mysql.global_priv`'s
+    // JSON, which the `mysql.user` view leaves out: they become `priv.` entries.
+    let global_priv: Vec<Vec<u8>> = match mariadb {
+        true => conn
+            .exec(
+                "SELECT Priv FROM mysql.global_priv WHERE User = ? AND Host = ?",
+                (user, host),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("mysql.global_priv of {user:?}@{host:?}: {e}")),
+        false => Vec::new(),
+    };
+    for json in global_priv {
+        let value: serde_json::Value = serde_json::from_slice(&json)
+            .unwrap_or_else(|e| panic!("mysql.global_priv of {user:?}@{host:?}: {e}"));
+        let Some(object) = value.as_object() else {
+            panic!("mysql.global_priv of {user:?}@{host:?} is not an object");
+        };
+        // The JSON leaves out what is at its default, where a statement that names the
+        // default writes it; the view has the rest as columns.
+        for (key, default) in GLOBAL_PRIV_ONLY {
+            let value = object
+                .get(*key)
+                .map_or((*default).to_owned(), |v| v.to_string());
+            user_row.insert(format!("priv.{key}"), value);
+        }
+    }
+
     let account = format!("{}@{}", quoted(user), quoted(host));
     let lines: Vec<Vec<u8>> = conn
         .query(format!("SHOW GRANTS FOR {account}"))
@@ -80,11 +155,7 @@ pub async fn snapshot(conn: &mut Conn, user: &str, host: &str) -> Snapshot {
         .map(|l| without_password(&String::from_utf8_lossy(&l).replace(&printed, ACCOUNT)))
         .collect();
 
-    let version: Option<String> = conn
-        .query_first("SELECT VERSION()")
-        .await
-        .unwrap_or_else(|e| panic!("SELECT VERSION(): {e}"));
-    let default_roles = if version.unwrap_or_default().contains("MariaDB") {
+    let default_roles = if mariadb {
         BTreeSet::new()
     } else {
         let roles: Vec<(String, String)> = conn
