@@ -57,7 +57,7 @@ fn words(line: &str) -> Vec<&str> {
             start = Some(i);
         }
         if matches!(b, b'\'' | b'"' | b'`') {
-            i = quoted_end(bytes, i).unwrap_or(bytes.len());
+            i = sql::quoted_end(line, i).unwrap_or(bytes.len());
             continue;
         }
         i += 1;
@@ -66,22 +66,6 @@ fn words(line: &str) -> Vec<&str> {
         out.push(&line[s..]);
     }
     out
-}
-
-/// The index just past the quoted token that starts at `start`.
-fn quoted_end(bytes: &[u8], start: usize) -> Option<usize> {
-    let q = bytes[start];
-    let mut i = start + 1;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' if q != b'`' => i += 1,
-            b if b == q && bytes.get(i + 1) == Some(&q) => i += 1,
-            b if b == q => return Some(i + 1),
-            _ => {}
-        }
-        i += 1;
-    }
-    None
 }
 
 /// Which clause, if any, word `i` of `w` starts.
@@ -280,7 +264,7 @@ fn role_list(list: &str) -> Result<Vec<String>, String> {
         if bytes.get(i) != Some(&b'`') {
             return Err(format!("cannot read the role list {list:?}"));
         }
-        let end = quoted_end(bytes, i).ok_or_else(|| format!("unclosed name in {list:?}"))?;
+        let end = sql::quoted_end(list, i).ok_or_else(|| format!("unclosed name in {list:?}"))?;
         Ok((list[i + 1..end - 1].replace("``", "`"), end))
     };
     loop {

@@ -197,15 +197,9 @@ async fn clone_account(
 ) -> Result<(), EngineError> {
     let product = admin.product();
     // Backslashes escape in the session's own sql_mode (see `sql::session_sql_mode`).
-    let src = sql::account(src_user, host, false);
     let target = sql::account(target_user, host, false);
     let exists = admin.account_exists(&target).await?;
-    let grants = admin
-        .show(&format!("SHOW GRANTS FOR {src}"), admin_user)
-        .await?;
-    let create = admin
-        .show_one(&format!("SHOW CREATE USER {src}"), admin_user)
-        .await?;
+    let (grants, create) = privileges_of(admin, admin_user, src_user, host).await?;
     let options = account::account_options(&create, product).map_err(|m| {
         EngineError::Database(format!(
             "cannot copy the account options of '{src_user}'@'{host}' from its SHOW CREATE USER line: {m}. Nothing was changed"

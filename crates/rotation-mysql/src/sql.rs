@@ -151,7 +151,7 @@ pub enum Auth {
 }
 
 /// The end of a quoted token starting at `start` (the quote's index), past the closing quote.
-fn quoted_end(text: &str, start: usize) -> Option<usize> {
+pub(crate) fn quoted_end(text: &str, start: usize) -> Option<usize> {
     let bytes = text.as_bytes();
     let q = *bytes.get(start)?;
     let mut i = start + 1;
