@@ -1,1 +1,0 @@
-//! The postgres account snapshot (written with the clone-fidelity catalogue).

@@ -1,1 +1,0 @@
-//! The redis account snapshot (written with the clone-fidelity catalogue).
