@@ -1,6 +1,7 @@
 //! What an engine crate supplies: connect and test, change a user's own password, create or
-//! update the alternate user. Engines never talk to Secrets Manager; the protocol hands them
-//! parsed secrets.
+//! update the alternate user, and, for the preflight check, say how a login travelled and
+//! which rights a change would lack. Engines never talk to Secrets Manager; the protocol hands
+//! them parsed secrets.
 
 use crate::error::EngineError;
 use crate::secret::{DbSecret, SecretRules};
@@ -26,6 +27,39 @@ pub struct SetAlternate<'a> {
     pub current: &'a DbSecret,
     /// The AWSPENDING user (the alternate of the current one) with its new password.
     pub pending: &'a DbSecret,
+}
+
+/// How a login reached the database, as the preflight check reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// TLS, with the server's certificate verified against the function's trust store.
+    Tls,
+    /// Plaintext, because the secret (`"ssl": false`) or `TLS_MODE` turned TLS off.
+    PlaintextChosen,
+    /// Plaintext, because the server offers no TLS and nothing required it.
+    PlaintextFallback,
+}
+
+/// Arguments of a preflight rights check.
+pub struct RightsCheck<'a> {
+    /// Who makes the change: the `masterarn` admin, or the user itself (single user without an
+    /// admin).
+    pub actor: &'a DbSecret,
+    /// The AWSCURRENT user, whose password or whose copy the change makes.
+    pub current: &'a DbSecret,
+    /// Alternating users: the name of the user the change creates or resets.
+    pub alternate: Option<&'a str>,
+}
+
+/// What a preflight rights check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rights {
+    /// The actor has every right the change needs.
+    Complete,
+    /// Each entry names one missing right and the statement that grants it.
+    Missing(Vec<String>),
+    /// The server would not say; the sentence says why and how to check by hand.
+    Unknown(String),
 }
 
 /// The engine-specific half of a rotation function.
@@ -57,6 +91,19 @@ pub trait Engine: Send + Sync + 'static {
     /// Log in and run a trivial query.
     fn check_login(&self, creds: &DbSecret)
     -> impl Future<Output = Result<(), EngineError>> + Send;
+
+    /// Preflight: log in as [`Engine::check_login`] does, and say how the login travelled.
+    fn probe_login(
+        &self,
+        creds: &DbSecret,
+    ) -> impl Future<Output = Result<Transport, EngineError>> + Send;
+
+    /// Preflight: whether the actor has the rights the change setSecret would make needs, read
+    /// from the server without changing anything.
+    fn check_rights(
+        &self,
+        req: RightsCheck<'_>,
+    ) -> impl Future<Output = Result<Rights, EngineError>> + Send;
 
     /// Single user: make the database accept `pending`'s password for the user.
     fn set_password(

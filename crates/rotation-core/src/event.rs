@@ -5,15 +5,35 @@ use serde::Deserialize;
 use std::fmt;
 
 /// One invocation: `{"SecretId", "ClientRequestToken", "Step"}` and, in newer events, an
-/// optional `"RotationToken"` that must be passed on to `PutSecretValue`.
+/// optional `"RotationToken"` that must be passed on to `PutSecretValue`. A preflight event
+/// (`"Step": "preflight"`) has no token; a rotation step without one is refused by the gate.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(from = "Wire")]
 pub struct RotationEvent {
     /// The standard fields.
-    #[serde(flatten)]
     pub inner: SecretsManagerSecretRotationEvent,
     /// Present for cross-account rotation; handed to `PutSecretValue` unchanged.
-    #[serde(rename = "RotationToken", default)]
     pub rotation_token: Option<String>,
+}
+
+/// The event as sent, every field but `Step` and `SecretId` optional.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Wire {
+    step: String,
+    secret_id: String,
+    #[serde(default)]
+    client_request_token: String,
+    #[serde(default)]
+    rotation_token: Option<String>,
+}
+
+impl From<Wire> for RotationEvent {
+    fn from(w: Wire) -> RotationEvent {
+        let mut e = RotationEvent::new(&w.secret_id, &w.client_request_token, &w.step);
+        e.rotation_token = w.rotation_token;
+        e
+    }
 }
 
 impl RotationEvent {
@@ -92,5 +112,9 @@ mod tests {
         .expect("event");
         assert_eq!(e.rotation_token.as_deref(), Some("rt"));
         assert_eq!(Step::parse("x"), None);
+        let e: RotationEvent =
+            serde_json::from_str(r#"{"SecretId":"arn:s","Step":"preflight"}"#).expect("event");
+        assert_eq!(e.inner.step, "preflight");
+        assert_eq!(e.inner.client_request_token, "");
     }
 }

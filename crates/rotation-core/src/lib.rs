@@ -5,7 +5,8 @@
 //! (createSecret, setSecret, testSecret, finishSecret), the confused-deputy checks, password
 //! generation, Secrets Manager calls, errors and logs.
 //!
-//! Read [`protocol`] first: it is the whole rotation in one file.
+//! Read [`protocol`] first: it is the whole rotation in one file. [`preflight`] is the check a
+//! person runs by hand before the first rotation.
 
 pub mod calendar;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod event;
 pub mod logging;
 pub mod metrics;
+pub mod preflight;
 pub mod protocol;
 pub mod runtime;
 pub mod secret;
@@ -21,7 +23,7 @@ pub mod store;
 pub mod tls;
 
 pub use config::{Config, Strategy};
-pub use engine::{Engine, SetAlternate, SetPassword};
+pub use engine::{Engine, Rights, RightsCheck, SetAlternate, SetPassword, Transport};
 pub use error::{EngineError, RotationError};
 pub use event::{RotationEvent, Step};
 pub use runtime::run;

@@ -15,9 +15,9 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 /// An engine, a Secrets Manager client and the settings: everything a step needs.
 pub struct Rotator<E> {
-    engine: E,
-    store: SecretStore,
-    config: Config,
+    pub(crate) engine: E,
+    pub(crate) store: SecretStore,
+    pub(crate) config: Config,
 }
 
 /// The facts of one invocation that every step and error needs.
@@ -348,7 +348,7 @@ impl<E: Engine> Rotator<E> {
 
     /// The users this rotation changes or will change: the user itself (single user), or
     /// both users of the pair (alternating users, which reset each in turn).
-    fn changed_users(&self, current: &DbSecret) -> Vec<String> {
+    pub(crate) fn changed_users(&self, current: &DbSecret) -> Vec<String> {
         match self.config.strategy {
             Strategy::SingleUser => vec![current.username.clone()],
             Strategy::AlternatingUsers => vec![

@@ -1,5 +1,6 @@
 //! The Lambda entry point shared by all six binaries: read the settings, build the engine and
-//! the Secrets Manager client once per process, then serve rotation events.
+//! the Secrets Manager client once per process, then serve rotation events (and the
+//! [`preflight`] check, whose report is the invocation's response).
 
 use crate::config::{Config, ConfigError, Strategy};
 use crate::engine::Engine;
@@ -7,6 +8,7 @@ use crate::error::RotationError;
 use crate::event::RotationEvent;
 use crate::logging;
 use crate::metrics::{self, StepOutcome};
+use crate::preflight;
 use crate::protocol::Rotator;
 use crate::store::SecretStore;
 use crate::tls::TlsSettings;
@@ -56,7 +58,20 @@ where
             let function = Arc::clone(&function);
             async move {
                 let started = Instant::now();
-                let result = rotator.handle(&event.payload).await;
+                let result = if event.payload.inner.step == preflight::STEP {
+                    let report = rotator
+                        .preflight(
+                            &event.payload.inner.secret_id,
+                            &event.context.invoked_function_arn,
+                        )
+                        .await;
+                    Ok(serde_json::to_value(report).unwrap_or_default())
+                } else {
+                    rotator
+                        .handle(&event.payload)
+                        .await
+                        .map(|()| serde_json::Value::Null)
+                };
                 metrics::emit(&StepOutcome {
                     function: &function,
                     step: &event.payload.inner.step,

@@ -50,6 +50,8 @@ pub struct Described {
     pub rotation_enabled: Option<bool>,
     /// `VersionIdsToStages`.
     pub stages: HashMap<String, Vec<String>>,
+    /// `RotationLambdaARN`, when rotation was ever configured.
+    pub rotation_lambda_arn: Option<String>,
 }
 
 impl Described {
@@ -97,6 +99,7 @@ impl SecretStore {
             arn: out.arn().unwrap_or(secret_id).to_owned(),
             rotation_enabled: out.rotation_enabled(),
             stages: out.version_ids_to_stages().cloned().unwrap_or_default(),
+            rotation_lambda_arn: out.rotation_lambda_arn().map(str::to_owned),
         })
     }
 

@@ -161,6 +161,11 @@ impl Session {
         classify(e, &self.endpoint, user)
     }
 
+    /// Whether the connection fell back to plaintext because the server offers no TLS.
+    pub fn fell_back(&self) -> bool {
+        self.fell_back
+    }
+
     /// `SELECT NOW()`.
     pub async fn ping_now(&mut self) -> Result<(), EngineError> {
         let _: Option<String> = self

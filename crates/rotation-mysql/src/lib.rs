@@ -18,13 +18,15 @@
 pub mod account;
 mod connect;
 pub mod facts;
+pub mod rights;
 pub mod sql;
 
 use connect::{Session, classify};
 use rotation_core::config::ConfigError;
 use rotation_core::secret::SecretRules;
 use rotation_core::{
-    DbSecret, Engine, EngineError, ExposeSecret, SetAlternate, SetPassword, TlsSettings,
+    DbSecret, Engine, EngineError, ExposeSecret, Rights, RightsCheck, SetAlternate, SetPassword,
+    SslMode, TlsSettings, Transport,
 };
 use sql::Privileges;
 use tracing::{info, warn};
@@ -115,6 +117,66 @@ impl Engine for MySql {
         let result = s.ping_now().await;
         s.close().await;
         result
+    }
+
+    async fn probe_login(&self, creds: &DbSecret) -> Result<Transport, EngineError> {
+        let mut s = self.open(creds).await?;
+        let result = s.ping_now().await;
+        let fell_back = s.fell_back();
+        s.close().await;
+        result?;
+        Ok(if fell_back {
+            Transport::PlaintextFallback
+        } else if self.tls.mode_for(creds.ssl) == SslMode::Disable {
+            Transport::PlaintextChosen
+        } else {
+            Transport::Tls
+        })
+    }
+
+    async fn check_rights(&self, req: RightsCheck<'_>) -> Result<Rights, EngineError> {
+        // A user may always change its own password: single user needs nothing more.
+        if req.alternate.is_none() {
+            return Ok(Rights::Complete);
+        }
+        let mut cur = self.open(req.current).await?;
+        let me = cur.current_user().await;
+        cur.close().await;
+        let me = me?;
+        let (src_user, host) = sql::split_current_user(&me)
+            .ok_or_else(|| EngineError::Database(format!("CURRENT_USER() returned {me:?}")))?;
+        let admin_user = req.actor.username.as_str();
+        let mut admin = self.open(req.actor).await?;
+        let result = async {
+            let own = admin.current_user().await?;
+            let admin_account = sql::split_current_user(&own)
+                .map(|(u, h)| sql::account(u, h, false))
+                .unwrap_or_else(|| sql::account(admin_user, "%", false));
+            let admin_lines = admin.show("SHOW GRANTS", admin_user).await?;
+            let (original, unreadable) =
+                match privileges_of(&mut admin, admin_user, src_user, host).await {
+                    Ok((original, _)) => (original, None),
+                    Err(EngineError::Permission { detail, .. }) => (Vec::new(), Some(detail)),
+                    Err(e) => return Err(e),
+                };
+            let mut missing =
+                rights::missing(&admin_lines, &admin_account, &original, (src_user, host));
+            if let Some(detail) = unreadable {
+                missing.push(format!(
+                    "SELECT on the mysql schema, to read the original's grants with SHOW GRANTS FOR ({detail}): GRANT SELECT ON mysql.* TO {admin_account}"
+                ));
+            }
+            Ok(missing)
+        }
+        .await;
+        admin.close().await;
+        result.map(|missing| {
+            if missing.is_empty() {
+                Rights::Complete
+            } else {
+                Rights::Missing(missing)
+            }
+        })
     }
 
     async fn set_password(&self, req: SetPassword<'_>) -> Result<(), EngineError> {

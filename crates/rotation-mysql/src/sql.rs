@@ -340,7 +340,7 @@ fn grantee_spellings(user: &str, host: &str) -> Vec<String> {
 }
 
 /// Find `word` (case-insensitive, surrounded by spaces) outside quotes, from `from`.
-fn find_keyword(sql: &str, word: &str, from: usize) -> Option<usize> {
+pub(crate) fn find_keyword(sql: &str, word: &str, from: usize) -> Option<usize> {
     let bytes = sql.as_bytes();
     let mut quote: Option<u8> = None;
     let mut i = from;

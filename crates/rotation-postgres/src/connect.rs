@@ -551,6 +551,11 @@ impl Session {
         })
     }
 
+    /// Whether the connection fell back to plaintext because the server declined TLS.
+    pub fn plaintext_fallback(&self) -> bool {
+        self.plaintext_fallback
+    }
+
     /// The driver's client, for typed queries.
     pub fn client(&self) -> &Client {
         &self.client

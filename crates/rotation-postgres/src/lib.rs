@@ -19,13 +19,15 @@
 
 mod connect;
 pub mod facts;
+mod rights;
 pub mod sql;
 
 use connect::Session;
 use rotation_core::config::ConfigError;
 use rotation_core::secret::SecretRules;
 use rotation_core::{
-    DbSecret, Engine, EngineError, ExposeSecret, SetAlternate, SetPassword, TlsSettings,
+    DbSecret, Engine, EngineError, ExposeSecret, Rights, RightsCheck, SetAlternate, SetPassword,
+    SslMode, TlsSettings, Transport,
 };
 use sql::PasswordMethod;
 use tracing::{info, warn};
@@ -250,6 +252,32 @@ impl Engine for PostgreSql {
     async fn check_login(&self, creds: &DbSecret) -> Result<(), EngineError> {
         let s = self.open(creds).await?;
         let result = s.show("SELECT NOW()").await.map(drop);
+        s.close().await;
+        result
+    }
+
+    async fn probe_login(&self, creds: &DbSecret) -> Result<Transport, EngineError> {
+        let s = self.open(creds).await?;
+        let result = s.show("SELECT NOW()").await.map(drop);
+        let fell_back = s.plaintext_fallback();
+        s.close().await;
+        result?;
+        Ok(if fell_back {
+            Transport::PlaintextFallback
+        } else if self.tls.mode_for(creds.ssl) == SslMode::Disable {
+            Transport::PlaintextChosen
+        } else {
+            Transport::Tls
+        })
+    }
+
+    async fn check_rights(&self, req: RightsCheck<'_>) -> Result<Rights, EngineError> {
+        // A role may always change its own password: single user needs nothing more.
+        let Some(target) = req.alternate else {
+            return Ok(Rights::Complete);
+        };
+        let s = self.open(req.actor).await?;
+        let result = rights::alternating(&s, &req.current.username, target).await;
         s.close().await;
         result
     }

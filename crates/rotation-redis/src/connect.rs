@@ -63,6 +63,8 @@ pub struct Session {
     conn: MultiplexedConnection,
     endpoint: String,
     user: String,
+    /// Whether the connection is TLS (always verified: a failed verification is an error).
+    tls: bool,
 }
 
 /// A stream that remembers the first byte the server sent, to tell a server that answered the
@@ -304,9 +306,9 @@ impl Session {
         let response_timeout = timeout.max(MIN_RESPONSE_TIMEOUT);
         let work = async {
             let mode = tls.mode_for(creds.ssl);
-            let framed = match negotiate(creds, tls, mode, &endpoint).await? {
-                Transport::Plain(s) => frame(s, response_timeout).await,
-                Transport::Tls(s) => frame(s, response_timeout).await,
+            let (framed, used_tls) = match negotiate(creds, tls, mode, &endpoint).await? {
+                Transport::Plain(s) => (frame(s, response_timeout).await, false),
+                Transport::Tls(s) => (frame(s, response_timeout).await, true),
             };
             let mut conn = framed.map_err(|e| classify(&e, &endpoint, &creds.username, false))?;
             let mut auth = redis::cmd("AUTH");
@@ -315,9 +317,9 @@ impl Session {
             auth.query_async::<()>(&mut conn)
                 .await
                 .map_err(|e| classify(&e, &endpoint, &creds.username, false))?;
-            Ok::<_, EngineError>(conn)
+            Ok::<_, EngineError>((conn, used_tls))
         };
-        let conn =
+        let (conn, tls) =
             tokio::time::timeout(timeout, work)
                 .await
                 .map_err(|_| EngineError::Network {
@@ -328,7 +330,39 @@ impl Session {
             conn,
             endpoint,
             user: creds.username.clone(),
+            tls,
         })
+    }
+
+    /// Whether the session runs over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// `ACL DRYRUN user command…`: `None` when `user` may run the command, else the server's
+    /// reason. Fails when the session's own user may not ask.
+    pub async fn acl_dryrun(
+        &mut self,
+        user: &str,
+        command: &[&str],
+    ) -> Result<Option<String>, EngineError> {
+        let mut cmd = redis::cmd("ACL");
+        cmd.arg("DRYRUN").arg(user).arg(command);
+        let answer: String = self.query(&cmd, false).await?;
+        Ok((answer != "OK").then_some(answer))
+    }
+
+    /// `CONFIG GET aclfile`: `Some("")` when the server keeps no ACL file, `None` when the user
+    /// may not ask.
+    pub async fn aclfile(&mut self) -> Result<Option<String>, EngineError> {
+        match self
+            .query::<Vec<String>>(redis::cmd("CONFIG").arg("GET").arg("aclfile"), false)
+            .await
+        {
+            Ok(pair) => Ok(Some(pair.get(1).cloned().unwrap_or_default())),
+            Err(e @ EngineError::Network { .. }) => Err(e),
+            Err(_) => Ok(None),
+        }
     }
 
     async fn query<T: FromRedisValue>(

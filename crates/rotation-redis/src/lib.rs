@@ -17,12 +17,14 @@
 pub mod acl;
 pub mod connect;
 pub mod facts;
+mod rights;
 
 use connect::{Persistence, Session};
 use rotation_core::config::ConfigError;
 use rotation_core::secret::SecretRules;
 use rotation_core::{
-    DbSecret, Engine, EngineError, ExposeSecret, SetAlternate, SetPassword, TlsSettings,
+    DbSecret, Engine, EngineError, ExposeSecret, Rights, RightsCheck, SetAlternate, SetPassword,
+    SslMode, TlsSettings, Transport,
 };
 use tracing::{debug, info, warn};
 
@@ -140,6 +142,34 @@ impl Engine for RedisEngine {
             }
             other => other,
         }
+    }
+
+    async fn probe_login(&self, creds: &DbSecret) -> Result<Transport, EngineError> {
+        let mut session = self.open(creds).await?;
+        match session.ping().await {
+            // As in check_login: a refused PING comes after a successful AUTH.
+            Ok(()) | Err(EngineError::Permission { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(if session.is_tls() {
+            Transport::Tls
+        } else if self.tls.mode_for(creds.ssl) == SslMode::Disable {
+            Transport::PlaintextChosen
+        } else {
+            Transport::PlaintextFallback
+        })
+    }
+
+    async fn check_rights(&self, req: RightsCheck<'_>) -> Result<Rights, EngineError> {
+        let target = req.alternate.unwrap_or(&req.current.username);
+        let mut session = self.open(req.actor).await?;
+        rights::check(
+            &mut session,
+            &req.actor.username,
+            target,
+            req.alternate.is_some(),
+        )
+        .await
     }
 
     async fn set_password(&self, req: SetPassword<'_>) -> Result<(), EngineError> {

@@ -50,6 +50,10 @@ pub trait Adapter: Sized + Send + Sync + 'static {
     const SINGLE_USER_USES_ADMIN: bool =
         <Self::Engine as rotation_core::Engine>::SINGLE_USER_USES_ADMIN;
 
+    /// The longest user name the server holds, when it has a limit (MariaDB 80, PostgreSQL
+    /// 63); `None` where names have no limit a test could reach (Redis).
+    const NAME_LIMIT: Option<usize>;
+
     /// Every value of `engine` the functions accept, the one [`Adapter::secret`] writes among
     /// them. Defaults to the engine's `RULES.engines`; leave it so.
     const ENGINE_NAMES: &'static [&'static str] =
@@ -160,7 +164,7 @@ macro_rules! conformance_suite {
                         $flavour,
                         alternating_users,
                         AlternatingUsers,
-                        [admin_secret_must_name_the_same_database]
+                        [admin_secret_must_name_the_same_database, preflight_name_too_long]
                     );
                 }
             )+
@@ -193,6 +197,11 @@ macro_rules! __conformance_strategy {
                     binary_rotates_and_prints_no_secret,
                     binary_killed_after_set_secret_and_retried,
                     binary_call_budget,
+                    preflight_healthy,
+                    preflight_changes_nothing_when_the_password_is_wrong,
+                    preflight_tls_failure,
+                    preflight_rotation_names_another_function,
+                    preflight_admin_without_rights,
                     $($only,)*
                 ]
             );

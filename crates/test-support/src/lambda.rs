@@ -50,6 +50,10 @@ impl Outcome {
     }
 }
 
+/// The function ARN the emulator says was invoked, unless told otherwise: the one the
+/// Secrets Manager emulator's placeholder function has.
+pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:rotation-test";
+
 /// The X-Ray trace id the emulator sends with every invocation.
 pub const TRACE_ID: &str = "Root=1-00000000-000000000000000000000000;Sampled=0";
 
@@ -62,6 +66,8 @@ struct State {
     first_poll: Option<Instant>,
     polls: usize,
     init_error: Option<String>,
+    /// The `Lambda-Runtime-Invoked-Function-Arn` sent, when not [`FUNCTION_ARN`].
+    invoked_arn: Option<String>,
 }
 
 #[derive(Default)]
@@ -101,14 +107,15 @@ fn serve(stream: TcpStream, shared: Arc<Shared>) {
         };
         let path = path.trim_start_matches("/2018-06-01/runtime");
         if method == "GET" && path == "/invocation/next" {
-            let (id, event) = {
+            let (id, event, invoked_arn) = {
                 let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
                 st.polls += 1;
                 st.first_poll.get_or_insert_with(Instant::now);
                 shared.changed.notify_all();
                 loop {
-                    if let Some(item) = st.queue.pop_front() {
-                        break item;
+                    if let Some((id, event)) = st.queue.pop_front() {
+                        let arn = st.invoked_arn.clone().unwrap_or(FUNCTION_ARN.to_owned());
+                        break (id, event, arn);
                     }
                     st = shared.changed.wait(st).unwrap_or_else(|p| p.into_inner());
                 }
@@ -120,10 +127,7 @@ fn serve(stream: TcpStream, shared: Arc<Shared>) {
             let headers = [
                 ("Lambda-Runtime-Aws-Request-Id", id),
                 ("Lambda-Runtime-Deadline-Ms", deadline.to_string()),
-                (
-                    "Lambda-Runtime-Invoked-Function-Arn",
-                    "arn:aws:lambda:us-east-1:123456789012:function:rotation-test".to_owned(),
-                ),
+                ("Lambda-Runtime-Invoked-Function-Arn", invoked_arn),
                 ("Lambda-Runtime-Trace-Id", TRACE_ID.to_owned()),
             ];
             if !respond(&mut writer, "200 OK", &headers, &event) {
@@ -204,6 +208,12 @@ impl RuntimeApi {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
+    }
+
+    /// Say from now on that `arn` was invoked, as Lambda does for another function or alias.
+    pub fn set_invoked_arn(&self, arn: &str) {
+        let mut st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.invoked_arn = Some(arn.to_owned());
     }
 
     /// The request ids of the invocations so far, in order.

@@ -122,6 +122,35 @@ impl Sm {
         token
     }
 
+    /// Configure rotation with this emulator's function without starting one, as
+    /// `rotate-secret --no-rotate-immediately` does. The service then tests the configuration
+    /// with a version it removes again; the emulator leaves that version AWSPENDING, so it is
+    /// taken off here to reach the service's end state.
+    pub async fn configure_rotation(&self, arn: &str) {
+        let out = self
+            .client
+            .rotate_secret()
+            .secret_id(arn)
+            .rotation_lambda_arn(&self.lambda_arn)
+            .rotation_rules(
+                aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                    .automatically_after_days(30)
+                    .build(),
+            )
+            .rotate_immediately(false)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("RotateSecret: {e:?}"));
+        drop(out);
+        let stages = self.stages(arn).await;
+        for (version, labels) in &stages {
+            if labels.iter().any(|x| x == "AWSPENDING") && !labels.iter().any(|x| x == "AWSCURRENT")
+            {
+                self.clear_pending(arn, version).await;
+            }
+        }
+    }
+
     /// `VersionIdsToStages`.
     pub async fn stages(&self, arn: &str) -> HashMap<String, Vec<String>> {
         self.client

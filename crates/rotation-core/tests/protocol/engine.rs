@@ -9,7 +9,10 @@
 //! against real servers.
 
 use rotation_core::secret::SecretRules;
-use rotation_core::{DbSecret, Engine, EngineError, ExposeSecret, SetAlternate, SetPassword};
+use rotation_core::{
+    DbSecret, Engine, EngineError, ExposeSecret, Rights, RightsCheck, SetAlternate, SetPassword,
+    Transport,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -249,6 +252,15 @@ impl<const USES_ADMIN: bool, const REPEAT: bool> Engine for TestEngine<USES_ADMI
             password: creds.password.expose_secret().to_owned(),
         });
         self.db.login(creds)
+    }
+
+    async fn probe_login(&self, creds: &DbSecret) -> Result<Transport, EngineError> {
+        self.check_login(creds).await.map(|()| Transport::Tls)
+    }
+
+    async fn check_rights(&self, req: RightsCheck<'_>) -> Result<Rights, EngineError> {
+        self.db.login(req.actor)?;
+        Ok(Rights::Complete)
     }
 
     async fn set_password(&self, req: SetPassword<'_>) -> Result<(), EngineError> {

@@ -23,6 +23,8 @@ const CANARY: &str = "tweet";
 impl Adapter for MySqlAdapter {
     type Engine = MySql;
     const SINGLE_USER_KEEPS_OLD_PASSWORD: bool = false;
+    /// MariaDB 10.11, the only MySQL-family server here.
+    const NAME_LIMIT: Option<usize> = Some(80);
 
     fn new(flavour: &str) -> Self {
         assert_eq!(flavour, "mariadb", "the MySQL suite runs on MariaDB");

@@ -33,6 +33,8 @@ impl Adapter for RedisAdapter {
     /// Redis keeps the single user's previous password until the next rotation by default
     /// (`PREVIOUS_PASSWORD=keep`).
     const SINGLE_USER_KEEPS_OLD_PASSWORD: bool = true;
+    /// ACL user names have no length limit.
+    const NAME_LIMIT: Option<usize> = None;
 
     fn new(flavour: &str) -> Self {
         let db = match flavour {

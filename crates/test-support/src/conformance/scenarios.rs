@@ -10,14 +10,22 @@
 //!   database).
 //! - [`binary`]: the shipped binaries (no secret in their output, a kill between steps, the
 //!   Secrets Manager call budget).
+//! - [`preflight`]: the preflight check through the shipped binaries, healthy and failing, and
+//!   that it changes nothing and shows no password.
 
 pub mod binary;
+pub mod preflight;
 pub mod refusals;
 pub mod rotation;
 
 pub use binary::{
     binary_call_budget, binary_killed_after_set_secret_and_retried,
     binary_rotates_and_prints_no_secret,
+};
+pub use preflight::{
+    preflight_admin_without_rights, preflight_changes_nothing_when_the_password_is_wrong,
+    preflight_healthy, preflight_name_too_long, preflight_rotation_names_another_function,
+    preflight_tls_failure,
 };
 pub use refusals::{
     admin_is_never_rotated, admin_secret_must_name_the_same_database, database_down,

@@ -17,7 +17,7 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 
 /// The function's output once it holds `marker`: the pipes are read by other threads, so the
 /// last lines may arrive a moment after the invocation's result.
-fn settled_output(f: &Function, marker: &str) -> String {
+pub(crate) fn settled_output(f: &Function, marker: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let output = f.output();
@@ -28,7 +28,7 @@ fn settled_output(f: &Function, marker: &str) -> String {
     }
 }
 
-fn assert_no_secret(output: &str, secrets: &[String]) {
+pub(crate) fn assert_no_secret(output: &str, secrets: &[String]) {
     for (i, s) in secrets.iter().enumerate() {
         if let Some(line) = output.lines().find(|l| l.contains(s.as_str())) {
             panic!(
@@ -48,7 +48,7 @@ fn field<'a>(line: &'a Value, name: &str) -> &'a Value {
 }
 
 /// The admin's password, which no output may hold either.
-fn admin_password<A: Adapter>(a: &A) -> String {
+pub(crate) fn admin_password<A: Adapter>(a: &A) -> String {
     a.admin_secret()["password"]
         .as_str()
         .unwrap_or_default()
