@@ -9,13 +9,16 @@
 //! server that stores MD5 hashes, is a TLS error before anything is sent.
 //!
 //! Single user: the user changes its own password. Alternating users: the admin user creates
-//! `<user>_clone` once, as a member of the original role whose sessions start as that role
-//! (`SET role`), so both users own and use the same objects; the clone copies the original's
-//! connection limit, expiry and per-role settings. Later rotations only change passwords.
-//! Before it creates or changes a role, the admin's rights are checked against the server's
-//! own rules (`check_admin_may`): `CREATEROLE`, and from PostgreSQL 16 the ADMIN option on
-//! the role, so that a rotation the server would stop half-way is refused before it starts,
-//! with the statement that fixes it.
+//! `<user>_clone` once, as a member of the original role whose sessions start as the role a
+//! session of the original acts as (`SET role`: the original, or the role the original's own
+//! `role` setting names), so both users own and use the same objects; the clone copies what
+//! PostgreSQL reads from the login role itself: connection limit, expiry, `REPLICATION` and
+//! per-role settings. Later rotations only change passwords. Before it creates or changes a
+//! role, the admin's rights are checked against the server's own rules, so that a rotation
+//! the server would stop half-way, or a clone that would differ from the original, is refused
+//! before it starts with the statement that fixes it: `check_admin_may` (`CREATEROLE`, and
+//! from PostgreSQL 16 the ADMIN option on the role) and `check_admin_may_copy`
+//! (`REPLICATION`, and the right to set each of the original's per-role settings).
 
 mod connect;
 pub mod facts;
@@ -92,17 +95,19 @@ async fn facts(s: &Session) -> Result<ServerFacts, EngineError> {
     })
 }
 
-/// A role's login attributes, as the admin sees them in `pg_roles`.
+/// A role's login attributes, as the admin sees them in `pg_roles`: those PostgreSQL reads
+/// from the login role itself rather than from the role its sessions act as.
 struct RoleRow {
     connection_limit: i32,
     valid_until: Option<String>,
+    replication: bool,
 }
 
 async fn role(s: &Session, name: &str) -> Result<Option<RoleRow>, EngineError> {
     let rows = s
         .client()
         .query(
-            "SELECT rolconnlimit, rolvaliduntil::text FROM pg_catalog.pg_roles WHERE rolname = $1",
+            "SELECT rolconnlimit, rolvaliduntil::text, rolreplication FROM pg_catalog.pg_roles WHERE rolname = $1",
             &[&name],
         )
         .await
@@ -110,6 +115,7 @@ async fn role(s: &Session, name: &str) -> Result<Option<RoleRow>, EngineError> {
     Ok(rows.first().map(|r| RoleRow {
         connection_limit: r.get(0),
         valid_until: r.get(1),
+        replication: r.get(2),
     }))
 }
 
@@ -181,11 +187,81 @@ async fn check_admin_may(
     }
 }
 
-/// Create the clone of `base`: login attributes, membership, `SET role`, per-role settings.
+/// The parameter name of a `name=value` entry of `pg_db_role_setting`.
+fn setting_name(entry: &str) -> &str {
+    entry.split_once('=').map_or(entry, |(n, _)| n)
+}
+
+/// Refuse, before anything is created, a clone of `base` the admin could not make an exact
+/// copy of: `REPLICATION` (from 16 a `CREATEROLE` role may give it only if it has it, before
+/// only a superuser) and per-role settings of parameters the admin may not set (superuser-only
+/// ones and placeholders need superuser or, from 15, `SET` on the parameter). A clone without
+/// them would log in but differ from the original, so the refusal names the statements that
+/// give the admin what it lacks. It only reads catalogs.
+async fn check_admin_may_copy(
+    s: &Session,
+    version_num: u32,
+    base: &str,
+    base_row: &RoleRow,
+    settings: &[(Option<String>, String)],
+) -> Result<(), EngineError> {
+    let row = s
+        .client()
+        .query_one(sql::ADMIN_ATTRIBUTES_QUERY, &[])
+        .await
+        .map_err(|e| s.error(&e))?;
+    let (admin, superuser, replication): (String, bool, bool) =
+        (row.get(0), row.get(1), row.get(2));
+    if superuser {
+        return Ok(());
+    }
+    let mut lacks = Vec::new();
+    if base_row.replication
+        && !(replication && version_num >= sql::REPLICATION_BY_CREATEROLE_VERSION)
+    {
+        lacks.push(sql::Uncopyable::Replication);
+    }
+    let mut names: Vec<String> = Vec::new();
+    for (_, entry) in settings {
+        let name = setting_name(entry).to_owned();
+        let unshown = sql::UNSHOWN_USER_PARAMETERS
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(&name));
+        if !unshown && !names.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+            names.push(name);
+        }
+    }
+    if !names.is_empty() {
+        let rows = s
+            .client()
+            .query(&sql::parameter_rights_query(version_num), &[&names])
+            .await
+            .map_err(|e| s.error(&e))?;
+        for r in rows {
+            let (name, context, has_set): (String, Option<String>, bool) =
+                (r.get(0), r.get(1), r.get(2));
+            if !sql::may_set(context.as_deref(), has_set) {
+                let grantable = matches!(context.as_deref(), Some("superuser") | None);
+                lacks.push(sql::Uncopyable::Setting { name, grantable });
+            }
+        }
+    }
+    match sql::copy_rights_problem(&admin, base, version_num, &lacks) {
+        None => Ok(()),
+        Some(detail) => Err(EngineError::Permission {
+            user: admin,
+            detail,
+        }),
+    }
+}
+
+/// Create the clone of `base`: login attributes, membership, the role its sessions act as,
+/// per-role settings. `settings` are the original's, which [`check_admin_may_copy`] passed.
 async fn create_clone(
     s: &Session,
     base: &str,
     base_row: &RoleRow,
+    settings: &[(Option<String>, String)],
     clone: &str,
     verifier: &str,
     server: &ServerFacts,
@@ -196,28 +272,24 @@ async fn create_clone(
             verifier,
             base_row.connection_limit,
             base_row.valid_until.as_deref(),
+            base_row.replication,
         ),
         verifier,
     )
     .await?;
     s.exec(&sql::grant_membership(base, clone, server.version_num))
         .await?;
-    s.exec(&sql::set_role_default(clone, base)).await?;
-    for (database, entry) in role_settings(s, base).await? {
-        let Some(statement) = sql::copy_setting(clone, database.as_deref(), &entry) else {
-            continue;
-        };
-        let name = entry.split_once('=').map_or("", |(n, _)| n);
-        // A setting the admin may not set (a superuser-only one, say) must not stop the
-        // rotation: roll back just that statement and say so.
-        s.exec("SAVEPOINT copy_setting").await?;
-        match s.exec(&statement).await {
-            Ok(()) => s.exec("RELEASE SAVEPOINT copy_setting").await?,
-            Err(e @ EngineError::Permission { .. }) => {
-                s.exec("ROLLBACK TO SAVEPOINT copy_setting").await?;
-                warn!(setting = name, database = database.as_deref().unwrap_or("(all)"), error = %e, "the clone did not get this per-role setting of the original; set it by hand");
-            }
-            Err(e) => return Err(e),
+    // A session of the clone acts as the role a session of the original acts as: the one the
+    // original's own `role` setting names (copied below with the others), else the original.
+    let acts_as_set = settings.iter().any(|(database, entry)| {
+        database.is_none() && setting_name(entry).eq_ignore_ascii_case("role")
+    });
+    if !acts_as_set {
+        s.exec(&sql::set_role_default(clone, base)).await?;
+    }
+    for (database, entry) in settings {
+        if let Some(statement) = sql::copy_setting(clone, database.as_deref(), entry) {
+            s.exec(&statement).await?;
         }
     }
     info!(
@@ -332,7 +404,9 @@ impl Engine for PostgreSql {
             } else {
                 check_admin_may(&s, server.version_num, &base, sql::RoleChange::GrantMembership)
                     .await?;
-                create_clone(&s, &base, &base_row, &clone, &verifier, &server).await?;
+                let settings = role_settings(&s, &base).await?;
+                check_admin_may_copy(&s, server.version_num, &base, &base_row, &settings).await?;
+                create_clone(&s, &base, &base_row, &settings, &clone, &verifier, &server).await?;
             }
             s.exec("COMMIT").await
         }

@@ -1,6 +1,6 @@
 //! SQL text for PostgreSQL, built only from escaped pieces: password verifiers computed on the
-//! client, role statements, the membership grant of each server version, and copies of
-//! per-role settings.
+//! client, role statements, the membership grant of each server version, copies of per-role
+//! settings, and what the admin lacks to copy a role exactly.
 //!
 //! Role statements (`CREATE ROLE`, `ALTER ROLE`, `GRANT`) take no placeholders, so every name
 //! goes through [`ident`] and every value through [`literal`].
@@ -80,16 +80,19 @@ pub fn alter_password(role: &str, verifier: &str) -> String {
     format!("ALTER ROLE {} PASSWORD {}", ident(role), literal(verifier))
 }
 
-/// `CREATE ROLE` for a clone: a login role with the original's connection limit and validity.
+/// `CREATE ROLE` for a clone: a login role with the original's connection limit, validity
+/// and `REPLICATION`, the attributes PostgreSQL reads from the login role itself.
 pub fn create_clone(
     clone: &str,
     verifier: &str,
     connection_limit: i32,
     valid_until: Option<&str>,
+    replication: bool,
 ) -> String {
     let mut s = format!(
-        "CREATE ROLE {} WITH LOGIN INHERIT PASSWORD {}",
+        "CREATE ROLE {} WITH LOGIN INHERIT{} PASSWORD {}",
         ident(clone),
+        if replication { " REPLICATION" } else { "" },
         literal(verifier)
     );
     if connection_limit >= 0 {
@@ -199,8 +202,124 @@ pub fn admin_rights_problem(
     ))
 }
 
+/// The first version with `GRANT SET ON PARAMETER`, by which a role that is not a superuser
+/// may set a superuser-only or an unknown (placeholder) parameter.
+pub const PARAMETER_PRIVILEGES_VERSION: u32 = 150_000;
+
+/// The first version where a `CREATEROLE` role may give `REPLICATION`, if it has it itself.
+pub const REPLICATION_BY_CREATEROLE_VERSION: u32 = 160_000;
+
+/// One row about the session's user (the admin): its name, whether it is a superuser, and
+/// whether it has `REPLICATION`.
+pub const ADMIN_ATTRIBUTES_QUERY: &str = "SELECT rolname::text, rolsuper, rolreplication      FROM pg_catalog.pg_roles WHERE rolname = current_user";
+
+/// For each parameter name in `$1` (a text array): the name, the context `pg_settings` gives
+/// it (none for a placeholder, which the server treats as superuser-only), and whether the
+/// session's user holds `SET` on it. Before [`PARAMETER_PRIVILEGES_VERSION`] there is no such
+/// privilege.
+pub fn parameter_rights_query(version_num: u32) -> String {
+    let set = if version_num >= PARAMETER_PRIVILEGES_VERSION {
+        "pg_catalog.has_parameter_privilege(current_user, n.name, 'SET')"
+    } else {
+        "false"
+    };
+    format!(
+        "SELECT n.name, p.context::text, {set} \
+         FROM unnest($1::text[]) AS n(name) \
+         LEFT JOIN pg_catalog.pg_settings p ON lower(p.name) = lower(n.name)"
+    )
+}
+
+/// Something of the original's the admin may not give the clone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Uncopyable {
+    /// The `REPLICATION` attribute.
+    Replication,
+    /// A per-role setting of a parameter.
+    Setting {
+        /// The parameter, as the setting spells it.
+        name: String,
+        /// A `SET` privilege on it would do (a superuser-only or placeholder parameter, from
+        /// PostgreSQL 15); otherwise only a superuser may set it.
+        grantable: bool,
+    },
+}
+
+/// Parameters that every role may set but `pg_settings` does not show (like placeholders),
+/// so [`may_set`] is not asked about them.
+pub const UNSHOWN_USER_PARAMETERS: &[&str] = &["role", "seed"];
+
+/// Whether the admin may put a per-role setting of a parameter on a role, as the server
+/// decides it in `ALTER ROLE … SET`: a `user` parameter always; a `superuser` one, or one
+/// `pg_settings` does not know (a placeholder such as `myapp.tenant`), with `SET` on it; any
+/// other only as a superuser.
+pub fn may_set(context: Option<&str>, has_set: bool) -> bool {
+    match context {
+        Some("user") => true,
+        Some("superuser") | None => has_set,
+        Some(_) => false,
+    }
+}
+
+/// What the admin lacks to make the clone of `role` an exact copy, as the text of a
+/// permission error that names the statements granting it; `None` when it lacks nothing.
+pub fn copy_rights_problem(
+    admin: &str,
+    role: &str,
+    version_num: u32,
+    lacks: &[Uncopyable],
+) -> Option<String> {
+    if lacks.is_empty() {
+        return None;
+    }
+    let mut needs = Vec::new();
+    let mut statements: Vec<String> = Vec::new();
+    let superuser = format!("ALTER ROLE {} SUPERUSER", ident(admin));
+    for lack in lacks {
+        let (need, statement) = match lack {
+            Uncopyable::Replication if version_num >= REPLICATION_BY_CREATEROLE_VERSION => (
+                format!(
+                    "REPLICATION, which '{role}' has and a CREATEROLE role may give only if it has it itself"
+                ),
+                format!("ALTER ROLE {} REPLICATION", ident(admin)),
+            ),
+            Uncopyable::Replication => (
+                format!(
+                    "to be a superuser: '{role}' has REPLICATION, which before PostgreSQL 16 only a superuser may give"
+                ),
+                superuser.clone(),
+            ),
+            Uncopyable::Setting {
+                name,
+                grantable: true,
+            } if version_num >= PARAMETER_PRIVILEGES_VERSION => (
+                format!(
+                    "the SET privilege on parameter '{name}', a per-role setting of '{role}' that only a superuser or a holder of that privilege may set"
+                ),
+                format!("GRANT SET ON PARAMETER {} TO {}", ident(name), ident(admin)),
+            ),
+            Uncopyable::Setting { name, .. } => (
+                format!(
+                    "to be a superuser: '{name}', a per-role setting of '{role}', may be set only by a superuser"
+                ),
+                superuser.clone(),
+            ),
+        };
+        needs.push(need);
+        if !statements.contains(&statement) {
+            statements.push(statement);
+        }
+    }
+    Some(format!(
+        "to create the clone of '{role}' as an exact copy, the admin needs {}. Nothing was created. As a superuser, run: {} (or use an admin that has these rights); then rotate the secret again",
+        needs.join(", and "),
+        statements.join("; ")
+    ))
+}
+
 /// Every session of the clone starts as the original role, so what it creates belongs to
-/// the original and the two users share their objects.
+/// the original and the two users share their objects. Used when the original has no `role`
+/// setting for every database of its own; when it has one, the clone gets a copy of it.
 pub fn set_role_default(clone: &str, base: &str) -> String {
     format!("ALTER ROLE {} SET role = {}", ident(clone), literal(base))
 }
@@ -216,9 +335,9 @@ const LIST_SETTINGS: &[&str] = &[
     "unix_socket_directories",
 ];
 
-/// Settings that are not copied: `role` is set to the original on purpose, and
-/// `session_authorization` cannot be a role setting.
-const NOT_COPIED: &[&str] = &["role", "session_authorization"];
+/// Settings that are not copied: `session_authorization` cannot be a role setting. (`role` is
+/// copied: a session of the clone acts as the role a session of the original acts as.)
+const NOT_COPIED: &[&str] = &["session_authorization"];
 
 /// Split a stored list value: elements separated by commas, each bare or double-quoted with
 /// `""` for a quote.
@@ -402,6 +521,52 @@ mod tests {
     }
 
     #[test]
+    fn copy_rights_problems_name_the_statements_that_fix_them() {
+        use Uncopyable::*;
+        assert_eq!(copy_rights_problem("adm", "app", 160_000, &[]), None);
+        let setting = |name: &str, grantable| Setting {
+            name: name.to_owned(),
+            grantable,
+        };
+        let msg = copy_rights_problem(
+            "adm",
+            "app",
+            160_002,
+            &[
+                Replication,
+                setting("log_statement", true),
+                setting("myapp.tenant", true),
+            ],
+        )
+        .expect("lacks three");
+        assert!(
+            msg.contains(
+                "run: ALTER ROLE \"adm\" REPLICATION; GRANT SET ON PARAMETER \"log_statement\" TO \"adm\"; GRANT SET ON PARAMETER \"myapp.tenant\" TO \"adm\" (or"
+            ) && msg.contains("Nothing was created"),
+            "{msg}"
+        );
+        // Before 16 only a superuser gives REPLICATION; before 15 there is no SET privilege.
+        let msg = copy_rights_problem(
+            "adm",
+            "app",
+            140_010,
+            &[Replication, setting("log_statement", true)],
+        )
+        .expect("lacks two");
+        assert!(
+            msg.contains("run: ALTER ROLE \"adm\" SUPERUSER (or") && !msg.contains("GRANT"),
+            "{msg}"
+        );
+        let msg = copy_rights_problem("adm", "app", 150_004, &[setting("log_connections", false)])
+            .expect("superuser only");
+        assert!(msg.contains("ALTER ROLE \"adm\" SUPERUSER"), "{msg}");
+        assert!(may_set(Some("user"), false));
+        assert!(!may_set(Some("superuser"), false) && may_set(Some("superuser"), true));
+        assert!(!may_set(None, false) && may_set(None, true));
+        assert!(!may_set(Some("superuser-backend"), true));
+    }
+
+    #[test]
     fn the_base_of_a_pair() {
         assert_eq!(pair_base("app", "app_clone"), "app");
         assert_eq!(pair_base("app_clone", "app"), "app");
@@ -411,11 +576,11 @@ mod tests {
     #[test]
     fn clone_statements() {
         assert_eq!(
-            create_clone("a_clone", "md5x", 5, Some("2100-01-01 00:00:00+00")),
-            "CREATE ROLE \"a_clone\" WITH LOGIN INHERIT PASSWORD 'md5x' CONNECTION LIMIT 5 VALID UNTIL '2100-01-01 00:00:00+00'"
+            create_clone("a_clone", "md5x", 5, Some("2100-01-01 00:00:00+00"), true),
+            "CREATE ROLE \"a_clone\" WITH LOGIN INHERIT REPLICATION PASSWORD 'md5x' CONNECTION LIMIT 5 VALID UNTIL '2100-01-01 00:00:00+00'"
         );
         assert_eq!(
-            create_clone("a_clone", "md5x", -1, None),
+            create_clone("a_clone", "md5x", -1, None, false),
             "CREATE ROLE \"a_clone\" WITH LOGIN INHERIT PASSWORD 'md5x'"
         );
         assert_eq!(
@@ -442,7 +607,11 @@ mod tests {
             copy_setting("c", None, "DateStyle=ISO, MDY").as_deref(),
             Some("ALTER ROLE \"c\" SET \"DateStyle\" TO 'ISO, MDY'")
         );
-        assert_eq!(copy_setting("c", None, "role=other"), None);
+        assert_eq!(
+            copy_setting("c", None, "role=app_owner").as_deref(),
+            Some("ALTER ROLE \"c\" SET \"role\" TO 'app_owner'")
+        );
+        assert_eq!(copy_setting("c", None, "session_authorization=x"), None);
         assert_eq!(copy_setting("c", None, "garbage"), None);
     }
 
