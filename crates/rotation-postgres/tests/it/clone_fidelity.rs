@@ -6,15 +6,17 @@
 //! must equal the original's as it was. Where the admin cannot make an exact copy, setSecret
 //! refuses with a `PermissionError` naming what the admin lacks and the statement that gives
 //! it, before anything is created; once an operator runs that statement the retry completes.
+//! The preflight check of the shipped binary names the same statements beforehand.
 
 use crate::common::*;
 use rotation_core::Strategy::AlternatingUsers;
 use rotation_postgres::sql::{MEMBERSHIP_OPTIONS_VERSION, ident};
 use serde_json::json;
+use test_support::lambda::{Function, Outcome};
 use test_support::postgres::{DATABASE, Options, Postgres};
 use test_support::secrets::{Sm, rotate, step};
 use test_support::snapshot::postgres::{Snapshot, snapshot};
-use test_support::unique;
+use test_support::{function_binary, unique};
 use tokio_postgres::Client;
 
 /// A login of the catalogue on `db`, with its secret (the admin in `masterarn`, `dbname` the
@@ -378,12 +380,13 @@ async fn own_server(user: &str, password: &str, statements: &[&str]) -> (Postgre
 /// of `fixes`, before anything is created: no clone, no `CREATE ROLE` in the statement log,
 /// and AWSCURRENT still logs in. Returns the token, to retry with.
 async fn refused_before_anything_is_created(shape: &Shape, fixes: &[String]) -> String {
+    let fixes: Vec<&str> = fixes.iter().map(String::as_str).collect();
+    preflight_names_the_fixes(shape, &fixes).await;
     let r = rotator(&shape.sm, AlternatingUsers, &[]);
     let token = shape.sm.start_rotation(&shape.arn).await;
     let (failed, err) = refusal(&r, &shape.arn, &token, "PermissionError").await;
     assert_eq!(failed, "setSecret", "{err}");
     let message = err.to_string();
-    let fixes: Vec<&str> = fixes.iter().map(String::as_str).collect();
     assert_names(&message, &fixes);
     assert_names(
         &message,
@@ -408,6 +411,37 @@ async fn refused_before_anything_is_created(shape: &Shape, fixes: &[String]) -> 
     );
     current_is(&shape.sm, &shape.arn, shape.db.port, &shape.user).await;
     token
+}
+
+/// Before the rotation, the shipped binary's preflight check says the admin lacks a right and
+/// names each of `fixes`, and creates nothing.
+async fn preflight_names_the_fixes(shape: &Shape, fixes: &[&str]) {
+    shape.sm.configure_rotation(&shape.arn).await;
+    let f = Function::spawn(
+        &function_binary("postgres-alternating-users"),
+        &shape.sm.url,
+        &[],
+    );
+    let event = json!({"SecretId": shape.arn, "Step": "preflight"});
+    let outcome = tokio::task::block_in_place(|| {
+        f.api
+            .invoke(&event, std::time::Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("preflight: {e}"))
+    });
+    let Outcome::Ok(report) = outcome else {
+        panic!("the preflight answers with a report: {outcome:?}");
+    };
+    assert_eq!(report["ok"], json!(false), "{report:#}");
+    let rights = report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "rights"))
+        .unwrap_or_else(|| panic!("a rights check: {report:#}"));
+    assert_eq!(rights["ok"], json!(false), "{report:#}");
+    assert_names(rights["message"].as_str().unwrap_or_default(), fixes);
+    assert!(
+        !role_exists(&shape.db, &shape.clone).await,
+        "the preflight created nothing"
+    );
 }
 
 /// After the operator ran the fixes: the refused rotation's retry completes from setSecret,
