@@ -15,6 +15,7 @@ mod errors;
 mod gate;
 mod idempotence;
 mod passwords;
+mod preflight;
 mod previous;
 mod recorder;
 mod rotation_token;
