@@ -136,3 +136,45 @@ async fn the_clone_keeps_require_ssl() {
         grants_of(&t.db, &user, "%").await
     );
 }
+
+/// The preflight says how each login travelled: verified TLS with the CA, a TLS failure
+/// (with what to do) without it, and plaintext when the secret asks for it.
+#[tokio::test]
+async fn the_preflight_reports_verified_tls_and_tls_failures() {
+    let t = tls_db();
+    let sm = Sm::from_env();
+    let ca = t.ca.ca_pem();
+    let ca = ca.to_str().expect("path");
+    let login_check = |report: &rotation_core::preflight::Report| {
+        report
+            .checks
+            .iter()
+            .find(|c| c.name == "login")
+            .cloned()
+            .unwrap_or_else(|| panic!("a login check: {report:#?}"))
+    };
+    let cases: [(Option<bool>, &[(&str, &str)], Option<bool>, &str); 3] = [
+        (
+            Some(true),
+            &[("CA_BUNDLE", ca)],
+            Some(true),
+            "over TLS, the server's certificate verified",
+        ),
+        (None, &[], Some(false), "CA_BUNDLE"),
+        (
+            Some(false),
+            &[],
+            Some(true),
+            "without TLS, as the secret's \"ssl\": false",
+        ),
+    ];
+    for (ssl, vars, ok, words) in cases {
+        let (arn, _, _) = user_secret(&sm, &t.db, ssl, "localhost").await;
+        sm.configure_rotation(&arn).await;
+        let r = rotator(&sm, SingleUser, vars);
+        let report = r.preflight(&arn, test_support::lambda::FUNCTION_ARN).await;
+        let check = login_check(&report);
+        assert_eq!(check.ok, ok, "ssl {ssl:?}: {report:#?}");
+        assert!(check.message.contains(words), "ssl {ssl:?}: {report:#?}");
+    }
+}
