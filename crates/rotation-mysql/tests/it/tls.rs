@@ -153,7 +153,14 @@ async fn the_preflight_reports_verified_tls_and_tls_failures() {
             .cloned()
             .unwrap_or_else(|| panic!("a login check: {report:#?}"))
     };
-    let cases: [(Option<bool>, &[(&str, &str)], Option<bool>, &str); 3] = [
+    // The secret's `ssl`, the function's variables, the login check's `ok`, words it says.
+    type Case<'a> = (
+        Option<bool>,
+        &'a [(&'a str, &'a str)],
+        Option<bool>,
+        &'a str,
+    );
+    let cases: [Case; 3] = [
         (
             Some(true),
             &[("CA_BUNDLE", ca)],
