@@ -145,6 +145,17 @@ impl TlsSettings {
         )
     }
 
+    /// How a session with a secret of `secret_ssl` travelled, for the preflight report: `tls`
+    /// says whether it runs over TLS (always verified: a failed verification is an error).
+    pub fn transport(&self, secret_ssl: Option<SslMode>, tls: bool) -> crate::engine::Transport {
+        use crate::engine::Transport;
+        match (tls, self.mode_for(secret_ssl)) {
+            (true, _) => Transport::Tls,
+            (false, SslMode::Disable) => Transport::PlaintextChosen,
+            (false, _) => Transport::PlaintextFallback,
+        }
+    }
+
     /// The mode for a secret: its `ssl` key, or the default.
     pub fn mode_for(&self, secret_ssl: Option<SslMode>) -> SslMode {
         secret_ssl.unwrap_or(self.default_mode)

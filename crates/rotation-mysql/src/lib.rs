@@ -125,13 +125,8 @@ impl Engine for MySql {
         let fell_back = s.fell_back();
         s.close().await;
         result?;
-        Ok(if fell_back {
-            Transport::PlaintextFallback
-        } else if self.tls.mode_for(creds.ssl) == SslMode::Disable {
-            Transport::PlaintextChosen
-        } else {
-            Transport::Tls
-        })
+        let plaintext = fell_back || self.tls.mode_for(creds.ssl) == SslMode::Disable;
+        Ok(self.tls.transport(creds.ssl, !plaintext))
     }
 
     async fn check_rights(&self, req: RightsCheck<'_>) -> Result<Rights, EngineError> {

@@ -334,13 +334,8 @@ impl Engine for PostgreSql {
         let fell_back = s.plaintext_fallback();
         s.close().await;
         result?;
-        Ok(if fell_back {
-            Transport::PlaintextFallback
-        } else if self.tls.mode_for(creds.ssl) == SslMode::Disable {
-            Transport::PlaintextChosen
-        } else {
-            Transport::Tls
-        })
+        let plaintext = fell_back || self.tls.mode_for(creds.ssl) == SslMode::Disable;
+        Ok(self.tls.transport(creds.ssl, !plaintext))
     }
 
     async fn check_rights(&self, req: RightsCheck<'_>) -> Result<Rights, EngineError> {

@@ -24,7 +24,7 @@ use rotation_core::config::ConfigError;
 use rotation_core::secret::SecretRules;
 use rotation_core::{
     DbSecret, Engine, EngineError, ExposeSecret, Rights, RightsCheck, SetAlternate, SetPassword,
-    SslMode, TlsSettings, Transport,
+    TlsSettings, Transport,
 };
 use tracing::{debug, info, warn};
 
@@ -151,13 +151,7 @@ impl Engine for RedisEngine {
             Ok(()) | Err(EngineError::Permission { .. }) => {}
             Err(e) => return Err(e),
         }
-        Ok(if session.is_tls() {
-            Transport::Tls
-        } else if self.tls.mode_for(creds.ssl) == SslMode::Disable {
-            Transport::PlaintextChosen
-        } else {
-            Transport::PlaintextFallback
-        })
+        Ok(self.tls.transport(creds.ssl, session.is_tls()))
     }
 
     async fn check_rights(&self, req: RightsCheck<'_>) -> Result<Rights, EngineError> {

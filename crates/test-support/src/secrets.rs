@@ -98,21 +98,7 @@ impl Sm {
         }) {
             self.clear_pending(arn, id).await;
         }
-        let out = self
-            .client
-            .rotate_secret()
-            .secret_id(arn)
-            .rotation_lambda_arn(&self.lambda_arn)
-            .rotation_rules(
-                aws_sdk_secretsmanager::types::RotationRulesType::builder()
-                    .automatically_after_days(30)
-                    .build(),
-            )
-            .rotate_immediately(true)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("RotateSecret: {e:?}"));
-        let token = out.version_id().unwrap_or_default().to_owned();
+        let token = self.rotate_secret(arn, true).await;
         let stages = self.stages(arn).await;
         assert_eq!(
             stages.get(&token).map(Vec::as_slice),
@@ -122,11 +108,8 @@ impl Sm {
         token
     }
 
-    /// Configure rotation with this emulator's function without starting one, as
-    /// `rotate-secret --no-rotate-immediately` does. The service then tests the configuration
-    /// with a version it removes again; the emulator leaves that version AWSPENDING, so it is
-    /// taken off here to reach the service's end state.
-    pub async fn configure_rotation(&self, arn: &str) {
+    /// `RotateSecret` with this emulator's function, every 30 days; returns the new version's id.
+    async fn rotate_secret(&self, arn: &str, immediately: bool) -> String {
         let out = self
             .client
             .rotate_secret()
@@ -137,11 +120,19 @@ impl Sm {
                     .automatically_after_days(30)
                     .build(),
             )
-            .rotate_immediately(false)
+            .rotate_immediately(immediately)
             .send()
             .await
             .unwrap_or_else(|e| panic!("RotateSecret: {e:?}"));
-        drop(out);
+        out.version_id().unwrap_or_default().to_owned()
+    }
+
+    /// Configure rotation with this emulator's function without starting one, as
+    /// `rotate-secret --no-rotate-immediately` does. The service then tests the configuration
+    /// with a version it removes again; the emulator leaves that version AWSPENDING, so it is
+    /// taken off here to reach the service's end state.
+    pub async fn configure_rotation(&self, arn: &str) {
+        self.rotate_secret(arn, false).await;
         let stages = self.stages(arn).await;
         for (version, labels) in &stages {
             if labels.iter().any(|x| x == "AWSPENDING") && !labels.iter().any(|x| x == "AWSCURRENT")

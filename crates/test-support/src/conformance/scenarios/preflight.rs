@@ -39,6 +39,20 @@ async fn state<A: Adapter>(a: &A, sm: &Sm, arn: &str, user: &str) -> State {
     }
 }
 
+/// Nothing changed since `before` (the secret `arn` of `user` on `sm`), and none of `secrets`
+/// is in the report or the function's output.
+async fn assert_untouched<A: Adapter>(
+    a: &A,
+    (sm, arn, user): (&Sm, &str, &str),
+    before: &State,
+    (report, output): (&Value, &str),
+    secrets: &[String],
+) {
+    assert_eq!(&state(a, sm, arn, user).await, before, "nothing changed");
+    assert_no_secret(&report.to_string(), secrets);
+    assert_no_secret(output, secrets);
+}
+
 /// Run the preflight for `arn` on `f`; the report, and the function's output up to it.
 fn preflight(f: &Function, arn: &str) -> (Value, String) {
     let event = json!({"SecretId": arn, "Step": "preflight"});
@@ -99,6 +113,31 @@ fn names(report: &Value) -> Vec<&str> {
         .collect()
 }
 
+/// A fresh user and its secret naming `master`, with `"ssl": true` when `tls`, and rotation
+/// configured; the user may change its own password where `strategy` does not use the admin.
+/// Returns the secret's ARN, the user and its password.
+async fn configured<A: Adapter>(
+    a: &A,
+    sm: &Sm,
+    strategy: Strategy,
+    master: Option<&str>,
+    tls: bool,
+) -> (String, String, String) {
+    let user = unique("pf");
+    let password = unique("Pw-");
+    a.create_user(&user, &password).await;
+    if !uses_admin::<A>(strategy) {
+        a.allow_own_password_change(&user).await;
+    }
+    let mut value = secret_with(a, a.port(), &user, &password, master);
+    if tls {
+        value["ssl"] = json!(true);
+    }
+    let arn = sm.create("conf-pf-", &value).await;
+    sm.configure_rotation(&arn).await;
+    (arn, user, password)
+}
+
 /// Whether the rotation of `strategy` uses the admin (and so checks its login and rights).
 fn uses_admin<A: Adapter>(strategy: Strategy) -> bool {
     names_admin::<A>(strategy)
@@ -153,14 +192,14 @@ pub async fn preflight_healthy<A: Adapter>(a: &A, strategy: Strategy) {
         &["PASSWORD_LENGTH 32"],
     );
 
-    assert_eq!(
-        state(a, &c.sm, &c.arn, &c.user).await,
-        before,
-        "nothing changed"
-    );
-    let secrets = [c.password.clone(), admin_password(a)];
-    assert_no_secret(&report.to_string(), &secrets);
-    assert_no_secret(&output, &secrets);
+    assert_untouched(
+        a,
+        (&c.sm, &c.arn, &c.user),
+        &before,
+        (&report, &output),
+        &[c.password.clone(), admin_password(a)],
+    )
+    .await;
     assert!(
         output.contains("preflight check"),
         "each check is logged:\n{output}"
@@ -193,45 +232,50 @@ pub async fn preflight_changes_nothing_when_the_password_is_wrong<A: Adapter>(
         assert_check(&report, "alternate-name", None, &["not checked"]);
     }
     assert_check(&report, "random-password", Some(true), &[]);
-    assert_eq!(
-        state(a, &c.sm, &c.arn, &c.user).await,
-        before,
-        "nothing changed"
-    );
-    let secrets = [c.password.clone(), actual, admin_password(a)];
-    assert_no_secret(&report.to_string(), &secrets);
-    assert_no_secret(&output, &secrets);
+    assert_untouched(
+        a,
+        (&c.sm, &c.arn, &c.user),
+        &before,
+        (&report, &output),
+        &[c.password.clone(), actual, admin_password(a)],
+    )
+    .await;
 }
 
 /// `"ssl": true` against a server without TLS: the login check fails as a TLS failure, and
 /// nothing changes.
 pub async fn preflight_tls_failure<A: Adapter>(a: &A, strategy: Strategy) {
     let sm = Sm::from_env();
-    let user = unique("pft");
-    let password = unique("Pw-");
-    a.create_user(&user, &password).await;
-    let with_admin = names_admin::<A>(strategy);
-    if !with_admin {
-        a.allow_own_password_change(&user).await;
-    }
-    let master = match with_admin {
+    let master = match names_admin::<A>(strategy) {
         true => Some(store_admin(a, &sm).await),
         false => None,
     };
-    let mut value = secret_with(a, a.port(), &user, &password, master.as_deref());
-    value["ssl"] = json!(true);
-    let arn = sm.create("conf-pft-", &value).await;
-    sm.configure_rotation(&arn).await;
+    let (arn, user, password) = configured(a, &sm, strategy, master.as_deref(), true).await;
     let before = state(a, &sm, &arn, &user).await;
     let f = Function::spawn(&function_binary(A::function(strategy)), &sm.url, &[]);
     let (report, output) = preflight(&f, &arn);
 
     assert_eq!(report["ok"], json!(false), "{report:#}");
     assert_check(&report, "login", Some(false), &["TLS"]);
-    assert_eq!(state(a, &sm, &arn, &user).await, before, "nothing changed");
-    let secrets = [password, admin_password(a)];
-    assert_no_secret(&report.to_string(), &secrets);
-    assert_no_secret(&output, &secrets);
+    assert_untouched(
+        a,
+        (&sm, &arn, &user),
+        &before,
+        (&report, &output),
+        &[password, admin_password(a)],
+    )
+    .await;
+}
+
+/// The report has one check, `rotation`, failed with `words`: nothing else was tried.
+fn assert_only_rotation_fails(report: &Value, words: &[&str]) {
+    assert_eq!(report["ok"], json!(false), "{report:#}");
+    assert_eq!(
+        names(report),
+        ["rotation"],
+        "nothing else is tried: {report:#}"
+    );
+    assert_check(report, "rotation", Some(false), words);
 }
 
 /// Rotation that names another function, or no function at all: the report says so and has
@@ -242,46 +286,27 @@ pub async fn preflight_rotation_names_another_function<A: Adapter>(a: &A, strate
 
     let before = state(a, &c.sm, &c.arn, &c.user).await;
     let (report, _) = preflight(&f, &c.arn);
-    assert_eq!(report["ok"], json!(false), "{report:#}");
-    assert_eq!(
-        names(&report),
-        ["rotation"],
-        "nothing else is tried: {report:#}"
-    );
-    assert_check(
-        &report,
-        "rotation",
-        Some(false),
-        &["not configured", "--no-rotate-immediately"],
-    );
+    assert_only_rotation_fails(&report, &["not configured", "--no-rotate-immediately"]);
 
     c.sm.configure_rotation(&c.arn).await;
     let configured = state(a, &c.sm, &c.arn, &c.user).await;
     let other = "arn:aws:lambda:us-east-1:123456789012:function:another-rotation";
     f.api.set_invoked_arn(other);
     let (report, output) = preflight(&f, &c.arn);
-    assert_eq!(report["ok"], json!(false), "{report:#}");
     assert_eq!(report["function"], json!(other), "{report:#}");
-    assert_eq!(
-        names(&report),
-        ["rotation"],
-        "nothing else is tried: {report:#}"
-    );
-    assert_check(
+    assert_only_rotation_fails(
         &report,
-        "rotation",
-        Some(false),
         &["function:rotation-test", other, "Nothing else was checked"],
     );
-    assert_eq!(
-        state(a, &c.sm, &c.arn, &c.user).await,
-        configured,
-        "nothing changed"
-    );
     assert_eq!(before.accounts, configured.accounts, "nothing changed");
-    let secrets = [c.password.clone(), admin_password(a)];
-    assert_no_secret(&report.to_string(), &secrets);
-    assert_no_secret(&output, &secrets);
+    assert_untouched(
+        a,
+        (&c.sm, &c.arn, &c.user),
+        &configured,
+        (&report, &output),
+        &[c.password.clone(), admin_password(a)],
+    )
+    .await;
 }
 
 /// `masterarn` names a user that can log in but may not create users or change passwords.
@@ -297,19 +322,7 @@ pub async fn preflight_admin_without_rights<A: Adapter>(a: &A, strategy: Strateg
     weak_secret["username"] = json!(weak);
     weak_secret["password"] = json!(weak_password);
     let master = sm.create("conf-weak-admin-", &weak_secret).await;
-    let user = unique("pfa");
-    let password = unique("Pw-");
-    a.create_user(&user, &password).await;
-    if !uses_admin::<A>(strategy) {
-        a.allow_own_password_change(&user).await;
-    }
-    let arn = sm
-        .create(
-            "conf-pfa-",
-            &secret_with(a, a.port(), &user, &password, Some(&master)),
-        )
-        .await;
-    sm.configure_rotation(&arn).await;
+    let (arn, user, password) = configured(a, &sm, strategy, Some(&master), false).await;
     let before = state(a, &sm, &arn, &user).await;
     let weak_before = a.account_state(&weak).await;
     let f = Function::spawn(&function_binary(A::function(strategy)), &sm.url, &[]);
@@ -331,15 +344,19 @@ pub async fn preflight_admin_without_rights<A: Adapter>(a: &A, strategy: Strateg
         );
         assert_check(&report, "rights", Some(true), &[&user, "set the password"]);
     }
-    assert_eq!(state(a, &sm, &arn, &user).await, before, "nothing changed");
     assert_eq!(
         a.account_state(&weak).await,
         weak_before,
         "the admin is unchanged"
     );
-    let secrets = [password, weak_password];
-    assert_no_secret(&report.to_string(), &secrets);
-    assert_no_secret(&output, &secrets);
+    assert_untouched(
+        a,
+        (&sm, &arn, &user),
+        &before,
+        (&report, &output),
+        &[password, weak_password],
+    )
+    .await;
 }
 
 /// Alternating users: a user name that fits the server but not with `_clone`. Where the engine
@@ -372,12 +389,12 @@ pub async fn preflight_name_too_long<A: Adapter>(a: &A, strategy: Strategy) {
             assert_check(&report, "alternate-name", Some(true), &[&clone_of(&c.user)]);
         }
     }
-    assert_eq!(
-        state(a, &c.sm, &c.arn, &c.user).await,
-        before,
-        "nothing changed"
-    );
-    let secrets = [password, admin_password(a)];
-    assert_no_secret(&report.to_string(), &secrets);
-    assert_no_secret(&output, &secrets);
+    assert_untouched(
+        a,
+        (&c.sm, &c.arn, &c.user),
+        &before,
+        (&report, &output),
+        &[password, admin_password(a)],
+    )
+    .await;
 }
