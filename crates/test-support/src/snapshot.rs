@@ -3,7 +3,10 @@
 //! compared with its original (`assert_eq!` on two snapshots, the difference in the message).
 //!
 //! One module per engine, each behind the cargo feature of the same name, which brings its
-//! client library: an engine's tests turn on their own. MySQL/MariaDB's is here so far.
+//! client library: an engine's tests turn on their own. MySQL/MariaDB's (`mysql`, grants and
+//! account options) and Redis/Valkey's (`redis`, an ACL user's `ACL GETUSER`) are here so far.
 
 #[cfg(feature = "mysql")]
 pub mod mysql;
+#[cfg(feature = "redis")]
+pub mod redis;
