@@ -11,6 +11,11 @@
 //!   patterns joined with spaces);
 //! - `selectors`, in order, each with its own fields.
 //!
+//! Command rules are compared in one order where order changes nothing: Redis 7.0 prints the
+//! subcommand rules of two users with the same rights (`+function|load +function|delete`) in
+//! different orders, so each run of neighbouring rules that name different commands and no
+//! category is sorted.
+//!
 //! `passwords` is left out: the two users of a pair hold different passwords by design.
 
 use ::redis::Value;
@@ -100,11 +105,52 @@ pub async fn snapshot<C: ConnectionLike + Send>(conn: &mut C, user: &str) -> Opt
                     .collect()
             }
             _ => {
-                snap.fields.insert(key, text(&value));
+                let (k, v) = field(&key, &value);
+                snap.fields.insert(k, v);
             }
         }
     }
     Some(snap)
+}
+
+/// A field as text, the commands in [`canonical`] order.
+fn field(key: &str, value: &Value) -> (String, String) {
+    let text = text(value);
+    match key {
+        "commands" => (key.to_owned(), canonical(&text)),
+        _ => (key.to_owned(), text),
+    }
+}
+
+/// Command rules with each run of neighbouring `±command` (or each of `±command|subcommand`)
+/// rules that name different commands sorted by name: such rules give the same rights in any
+/// order. Categories and repeated names end a run.
+fn canonical(commands: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let mut run: Vec<&str> = Vec::new();
+    let mut run_is_sub = None;
+    for rule in commands.split(' ') {
+        let name = rule.strip_prefix(['+', '-']).filter(|n| !n.contains('@'));
+        let Some(name) = name else {
+            sorted_into(&mut run, &mut out);
+            run_is_sub = None;
+            out.push(rule);
+            continue;
+        };
+        let sub = name.contains('|');
+        if run_is_sub != Some(sub) || run.iter().any(|r| r.get(1..) == Some(name)) {
+            sorted_into(&mut run, &mut out);
+        }
+        run.push(rule);
+        run_is_sub = Some(sub);
+    }
+    sorted_into(&mut run, &mut out);
+    out.join(" ")
+}
+
+fn sorted_into<'a>(run: &mut Vec<&'a str>, out: &mut Vec<&'a str>) {
+    run.sort_by_key(|r| r.get(1..).unwrap_or_default().to_owned());
+    out.append(run);
 }
 
 /// The field/value pairs of a RESP2 flat array or a RESP3 map.
@@ -167,6 +213,18 @@ mod tests {
                 "selector 1: None vs Some({})",
             ]
         );
+    }
+
+    #[test]
+    fn commands_that_commute_are_sorted() {
+        assert_eq!(
+            canonical(
+                "-@all +@read +function|load +function|delete -object|help -keys +get -@write"
+            ),
+            "-@all +@read +function|delete +function|load -object|help +get -keys -@write"
+        );
+        assert_eq!(canonical("+set -get +get"), "-get +set +get");
+        assert_eq!(canonical(""), "");
     }
 
     #[test]
