@@ -1,5 +1,6 @@
-//! ACL rules as text: password hashes, a user's `ACL LIST` line taken apart, and the arguments
-//! of the `ACL SETUSER` calls that the rotation makes.
+//! ACL rules as text: password hashes, a user's `ACL LIST` line taken apart, the arguments of
+//! the `ACL SETUSER` calls that the rotation makes, and the checks before and after a copy
+//! ([`check_copyable`], [`compare_copy`], their [`CopyError`]).
 //!
 //! Passwords travel only as `#<sha256 hex>`: the server stores that hash anyway, the plaintext
 //! never appears in a command (so not in `MONITOR`, the slow log or a proxy's log either), and

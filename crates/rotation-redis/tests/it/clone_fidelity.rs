@@ -1,10 +1,12 @@
 //! Clone fidelity: a catalogue of ACL user shapes as DBAs make them (key patterns with their
 //! read/write permissions, channel rules, command categories, commands and subcommands, the
 //! `all…` flags, payload flags, selectors, among them selectors whose patterns hold a quote or
-//! a `)`). For each, two alternating-users rotations, there and back, and after each the
-//! clone's snapshot (`test_support::snapshot::redis`, read with `ACL GETUSER`) must equal the
-//! original's as the DBA left it. Where the server cannot make an exact copy, setSecret
-//! refuses, says what to do, and creates or unlocks nothing.
+//! a `)`, Valkey 9's database rules, and selectors copied by an admin that may not run
+//! `ACL GETUSER`). For each, two alternating-users rotations, there and back, and after each
+//! the clone's snapshot (`test_support::snapshot::redis`, read with `ACL GETUSER`) must equal
+//! the original's as the DBA left it. Where the server cannot make an exact copy (an original
+//! that is off, a stale clone with a payload flag the original lacks), setSecret refuses, says
+//! what to do, and creates or changes nothing.
 
 use crate::common::*;
 use rotation_core::Strategy::AlternatingUsers;
