@@ -25,7 +25,9 @@
 
 use crate::acl;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, ErrorKind, FromRedisValue, RedisConnectionInfo, RedisError};
+use redis::{
+    AsyncConnectionConfig, ErrorKind, FromRedisValue, RedisConnectionInfo, RedisError, Value,
+};
 use rotation_core::{DbSecret, EngineError, ExposeSecret, SslMode, TlsSettings};
 use rustls::pki_types::ServerName;
 use std::collections::BTreeSet;
@@ -294,6 +296,31 @@ pub fn classify(e: &RedisError, endpoint: &str, user: &str, redact: bool) -> Eng
     }
 }
 
+/// The field/value pairs of a RESP2 flat array or a RESP3 map; `None` for anything else (the
+/// nil of a missing user).
+fn pairs(v: &Value) -> Option<Vec<(String, Value)>> {
+    match v {
+        Value::Map(m) => Some(m.iter().map(|(k, v)| (text(k), v.clone())).collect()),
+        Value::Array(a) => Some(
+            a.chunks(2)
+                .map(|p| (text(&p[0]), p.get(1).cloned().unwrap_or(Value::Nil)))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// A reply as text; lists (Redis 6.2's patterns) joined with spaces.
+fn text(v: &Value) -> String {
+    match v {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        Value::VerbatimString { text, .. } => text.clone(),
+        Value::Array(a) | Value::Set(a) => a.iter().map(text).collect::<Vec<_>>().join(" "),
+        other => format!("{other:?}"),
+    }
+}
+
 impl Session {
     /// Connect with `creds` (TLS as its `ssl` key or `TLS_MODE` says) and `AUTH` as its user.
     /// The whole of it, name lookup to `AUTH` reply, gets the connect timeout.
@@ -385,6 +412,51 @@ impl Session {
     /// `ACL LIST`: one `user <name> <rules…>` line per user.
     pub async fn acl_list(&mut self) -> Result<Vec<String>, EngineError> {
         self.query(redis::cmd("ACL").arg("LIST"), false).await
+    }
+
+    /// The selectors of `user` from `ACL GETUSER`, or `None` when the server has no selectors
+    /// (Redis 6.2). `ACL LIST` prints a selector's rules unquoted, so a pattern holding a `)`
+    /// cannot be told from the selector's end there; `ACL GETUSER` gives them field by field.
+    pub async fn acl_selectors(
+        &mut self,
+        user: &str,
+    ) -> Result<Option<Vec<acl::Selector>>, EngineError> {
+        let answer: Value = self
+            .query(redis::cmd("ACL").arg("GETUSER").arg(user), false)
+            .await?;
+        let fields = pairs(&answer).ok_or_else(|| {
+            EngineError::Database(format!(
+                "ACL GETUSER {user} gave no user (it may have been deleted a moment ago)"
+            ))
+        })?;
+        let Some((_, selectors)) = fields.into_iter().find(|(k, _)| k == "selectors") else {
+            return Ok(None);
+        };
+        let list = match selectors {
+            Value::Array(list) | Value::Set(list) => list,
+            other => {
+                return Err(EngineError::Database(format!(
+                    "ACL GETUSER {user}: selectors are not a list: {other:?}"
+                )));
+            }
+        };
+        let mut out = Vec::with_capacity(list.len());
+        for item in &list {
+            let mut selector = acl::Selector::default();
+            for (key, value) in pairs(item).unwrap_or_default() {
+                let text = text(&value);
+                match key.as_str() {
+                    "keys" => selector.keys = text,
+                    "channels" => selector.channels = text,
+                    "databases" => selector.databases = text,
+                    "commands" => selector.commands = text,
+                    // Anything a later version adds is compared after the copy.
+                    _ => debug!(field = %key, "a selector field this function does not copy"),
+                }
+            }
+            out.push(selector);
+        }
+        Ok(Some(out))
     }
 
     /// `ACL SETUSER user args…`. The arguments carry password hashes, so the server's

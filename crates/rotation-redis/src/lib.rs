@@ -9,7 +9,11 @@
 //!   working until the next rotation removes it; `PREVIOUS_PASSWORD=discard` makes it a hard
 //!   cut-over instead. No other rule of the user changes.
 //! - Alternating users: the admin makes the other user of the pair an exact copy of the current
-//!   one (its `ACL LIST` rules, selectors included, without passwords) with the new password.
+//!   one with the new password: switched off, every part reset one by one, the model's
+//!   `ACL LIST` rules without passwords and its selectors from `ACL GETUSER`, quoted; then it
+//!   reads the copy back and switches it on only if its rules equal the model's. A model that
+//!   is off, and a stale copy with a payload flag the model lacks, are refused before anything
+//!   changes.
 //! - After a change, `ACL SAVE` when the server has an ACL file, so a restart keeps it.
 //!
 //! [`connect`] explains when a connection may be plaintext.
@@ -188,20 +192,45 @@ impl Engine for RedisEngine {
                 req.pending.username
             )));
         }
+        let (model, clone) = (&req.current.username, &req.pending.username);
         let mut admin = self.open(req.admin).await?;
         let list = admin.acl_list().await?;
-        let model = acl::rules_of(&list, &req.current.username).ok_or_else(|| {
+        let model_rules = acl::rules_of(&list, model).ok_or_else(|| {
             EngineError::Database(format!(
-                "ACL LIST has no user '{}', although it logged in; it may have been deleted a moment ago",
-                req.current.username
+                "ACL LIST has no user '{model}', although it logged in; it may have been deleted a moment ago"
             ))
         })?;
+        let clone_rules = acl::rules_of(&list, clone);
+        acl::check_copyable(model, &model_rules, clone, clone_rules.as_deref())?;
+        // ACL LIST prints a selector's rules unquoted, and a pattern holding a `)` cannot be
+        // told from the selector's end there; ACL GETUSER gives them field by field.
+        let selectors = match acl::has_selectors(&model_rules) {
+            false => None,
+            true => match admin.acl_selectors(model).await {
+                Ok(selectors) => selectors,
+                Err(EngineError::Permission { detail, .. }) => {
+                    warn!(user = %req.admin.username, reason = %detail, "the admin may not run ACL GETUSER, so the model's selectors are read from ACL LIST, where a pattern with a space or a ')' cannot be read back; grant +acl|getuser");
+                    None
+                }
+                Err(e) => return Err(e),
+            },
+        };
         let args = acl::copy_of(
-            &acl::without_passwords(&model),
+            &model_rules,
+            clone_rules.as_deref(),
+            selectors.as_deref(),
             req.pending.password.expose_secret(),
         );
-        admin.acl_setuser(&req.pending.username, &args).await?;
-        info!(user = %req.pending.username, model = %req.current.username, "the user now has exactly the model user's rules");
+        admin.acl_setuser(clone, &args).await?;
+        // The copy is made off, and switched on only once the server shows the same rules.
+        let copied = acl::rules_of(&admin.acl_list().await?, clone).ok_or_else(|| {
+            EngineError::Database(format!(
+                "ACL LIST has no user '{clone}' right after ACL SETUSER made it; another client may have deleted it, retry the rotation"
+            ))
+        })?;
+        acl::compare_copy(model, &model_rules, clone, &copied)?;
+        admin.acl_setuser(clone, &["on".to_owned()]).await?;
+        info!(user = %clone, model = %model, "the user now has exactly the model user's rules, and is on");
         report(&admin.persist().await?, &req.pending.username);
         Ok(())
     }

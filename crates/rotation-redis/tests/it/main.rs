@@ -52,6 +52,7 @@ macro_rules! per_flavor {
 }
 
 mod alternating;
+mod clone_fidelity;
 mod common;
 mod conformance;
 mod logs;
