@@ -222,6 +222,25 @@ pub enum RotationError {
         /// The SDK's description.
         detail: String,
     },
+    /// The step ran into the invocation's deadline and was stopped before Lambda would kill it.
+    #[error(
+        "{step} for secret {arn}: ran out of time after {after:.1?}{waiting}: the invocation's deadline is near, and the rest of it is kept to report this. Nothing more was done, and the step can run again as it is (Secrets Manager retries it; or rotate the secret again). {hint}",
+        waiting = match waiting {
+            Some(w) => format!(", waiting {:.1?} for {}", w.for_, w.what),
+            None => String::new(),
+        },
+        hint = timeout_hint(waiting.as_ref())
+    )]
+    Timeout {
+        /// Secret ARN or id.
+        arn: String,
+        /// The step.
+        step: String,
+        /// How long the step ran.
+        after: std::time::Duration,
+        /// What it was waiting for when time ran out.
+        waiting: Option<crate::activity::Waiting>,
+    },
     /// The secret has no AWSCURRENT version to rotate from.
     #[error(
         "{step} for secret {arn}: the secret has no AWSCURRENT version; store the initial credentials first"
@@ -248,6 +267,22 @@ impl RotationError {
             }
             RotationError::Database { source, .. } => source.kind(),
             RotationError::SecretsManager { .. } => "SecretsManagerError",
+            RotationError::Timeout { .. } => "Timeout",
+        }
+    }
+}
+
+/// What to check when a step ran out of time waiting for `waiting`.
+fn timeout_hint(waiting: Option<&crate::activity::Waiting>) -> &'static str {
+    match waiting.map(|w| w.database) {
+        Some(true) => {
+            "Check that the function's subnets and security groups reach the database and that it answers (its load, its connection limit), and that the function's timeout leaves room for CONNECT_TIMEOUT_SECONDS and the step's logins"
+        }
+        Some(false) => {
+            "Check the network path to Secrets Manager (a NAT gateway or a VPC endpoint, and their security groups), throttling of the account's Secrets Manager calls, and that the function's timeout leaves room for the step"
+        }
+        None => {
+            "Check the function's timeout, and that its subnets and security groups reach the database and Secrets Manager"
         }
     }
 }

@@ -8,6 +8,7 @@
 //! Read [`protocol`] first: it is the whole rotation in one file. [`preflight`] is the check a
 //! person runs by hand before the first rotation.
 
+pub mod activity;
 pub mod calendar;
 pub mod config;
 pub mod engine;

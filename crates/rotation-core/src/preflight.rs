@@ -12,12 +12,12 @@
 use crate::config::Strategy;
 use crate::engine::{Engine, Rights, RightsCheck, Transport};
 use crate::error::EngineError;
-use crate::protocol::Rotator;
+use crate::protocol::{Rotator, step_budget};
 use crate::secret::{DbSecret, alternate_username};
 use crate::store::{AWSCURRENT, AWSPENDING, Described};
 use secrecy::ExposeSecret;
 use serde::Serialize;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::{Instrument, info, info_span, warn};
 
 /// The `Step` value that asks for the preflight check.
@@ -42,7 +42,7 @@ pub struct Report {
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     /// Which: `rotation`, `secret`, `login`, `admin-secret`, `admin-login`, `rights`,
-    /// `alternate-name`, `pending`, `random-password`.
+    /// `alternate-name`, `pending`, `random-password`, and `deadline` when time ran out.
     pub name: &'static str,
     /// `true` works, `false` will make rotation fail, `null` could not be checked (or does not
     /// apply to this function).
@@ -119,6 +119,17 @@ impl<E: Engine> Rotator<E> {
     /// Run every check for `secret_id`, as `function_arn` (the ARN Lambda invoked). Never
     /// fails: a check that cannot run is a failed or unknown entry of the report.
     pub async fn preflight(&self, secret_id: &str, function_arn: &str) -> Report {
+        self.preflight_within(secret_id, function_arn, None).await
+    }
+
+    /// As [`Rotator::preflight`], within `left`, the time the invocation has: checks that
+    /// would outlive it are cut short, and a `deadline` check says what was being waited for.
+    pub async fn preflight_within(
+        &self,
+        secret_id: &str,
+        function_arn: &str,
+        left: Option<Duration>,
+    ) -> Report {
         let span = info_span!(
             "preflight",
             secret_arn = %secret_id,
@@ -133,7 +144,30 @@ impl<E: Engine> Rotator<E> {
                 strategy: self.config.strategy.as_str(),
                 checks: Vec::new(),
             };
-            self.run_checks(&mut report, secret_id, function_arn).await;
+            self.activity.clear();
+            let started = Instant::now();
+            // Boxed, as the steps are: the engines' futures are deep.
+            let checks = Box::pin(self.run_checks(&mut report, secret_id, function_arn));
+            let finished = match left {
+                None => {
+                    checks.await;
+                    true
+                }
+                Some(left) => tokio::time::timeout(step_budget(left), checks).await.is_ok(),
+            };
+            if !finished {
+                let waiting = match self.activity.current() {
+                    Some(w) => format!(", waiting {:.1?} for {}", w.for_, w.what),
+                    None => String::new(),
+                };
+                report.fail(
+                    "deadline",
+                    format!(
+                        "the invocation ran out of time after {:.1?}{waiting}; the checks above are all that ran. Give the function a longer timeout, or check what it waited for (subnets, security groups, the database's load)",
+                        started.elapsed()
+                    ),
+                );
+            }
             let report = report.finish();
             info!(ok = report.ok, "preflight finished");
             report

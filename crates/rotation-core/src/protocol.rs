@@ -4,20 +4,33 @@
 //! The confused-deputy checks (AWSPENDING names the same account as AWSCURRENT) come before any
 //! shortcut and before any change to the database.
 
+use crate::activity::{Activity, Tracked};
 use crate::config::{Config, Strategy};
 use crate::engine::{Engine, SetAlternate, SetPassword};
 use crate::error::{EngineError, RotationError};
 use crate::event::{RotationEvent, Step};
 use crate::secret::{DbSecret, alternate_username};
 use crate::store::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Described, SecretStore, StoreError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::{Instrument, error, info, info_span, warn};
 
 /// An engine, a Secrets Manager client and the settings: everything a step needs.
 pub struct Rotator<E> {
-    pub(crate) engine: E,
+    /// The engine, each operation recorded in `activity`.
+    pub(crate) engine: Tracked<E>,
     pub(crate) store: SecretStore,
     pub(crate) config: Config,
+    /// What the step is waiting for, for the message of a step that runs out of time.
+    pub(crate) activity: Activity,
+}
+
+/// How much of the time an invocation has left is kept to report a step that ran out of it:
+/// a tenth of it, between these bounds.
+const DEADLINE_MARGIN: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(1));
+
+/// The time a step may take when the invocation has `left`.
+pub fn step_budget(left: Duration) -> Duration {
+    left.saturating_sub((left / 10).clamp(DEADLINE_MARGIN.0, DEADLINE_MARGIN.1))
 }
 
 /// The facts of one invocation that every step and error needs.
@@ -60,16 +73,34 @@ impl Cx<'_> {
 
 impl<E: Engine> Rotator<E> {
     /// Put the parts together.
-    pub fn new(engine: E, store: SecretStore, config: Config) -> Rotator<E> {
+    pub fn new(engine: E, mut store: SecretStore, config: Config) -> Rotator<E> {
+        let activity = Activity::default();
+        store.track(activity.clone());
         Rotator {
-            engine,
+            engine: Tracked {
+                inner: engine,
+                activity: activity.clone(),
+            },
             store,
             config,
+            activity,
         }
     }
 
-    /// Handle one event, with a log line at the end that says how it went and how long it took.
+    /// Handle one event with no deadline (tests and tools); see [`Rotator::handle_within`].
     pub async fn handle(&self, event: &RotationEvent) -> Result<(), RotationError> {
+        self.handle_within(event, None).await
+    }
+
+    /// Handle one event, with a log line when it starts and one at the end that says how it
+    /// went and how long it took. With `left`, the time the invocation has, the step stops
+    /// before Lambda's deadline ([`step_budget`]) and fails with a `Timeout` that says what it
+    /// was waiting for; every step can run again from where it stopped.
+    pub async fn handle_within(
+        &self,
+        event: &RotationEvent,
+        left: Option<Duration>,
+    ) -> Result<(), RotationError> {
         let span = info_span!(
             "rotation",
             secret_arn = %event.inner.secret_id,
@@ -79,9 +110,27 @@ impl<E: Engine> Rotator<E> {
         );
         async {
             // Said first, so that a step that never ends still leaves a line saying it began.
-            info!("step started");
+            info!(
+                time_left_ms = left.map(|l| l.as_millis() as u64),
+                "step started"
+            );
             let started = Instant::now();
-            let result = self.dispatch(event).await;
+            self.activity.clear();
+            // Boxed: the engines' futures are deep, and their layout is computed only once here.
+            let steps = Box::pin(self.dispatch(event));
+            let result = match left {
+                None => steps.await,
+                Some(left) => tokio::time::timeout(step_budget(left), steps)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(RotationError::Timeout {
+                            arn: event.inner.secret_id.clone(),
+                            step: event.inner.step.clone(),
+                            after: started.elapsed(),
+                            waiting: self.activity.current(),
+                        })
+                    }),
+            };
             let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
             match &result {
                 Ok(()) => info!(duration_ms, "step finished"),

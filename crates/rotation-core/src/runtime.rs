@@ -58,17 +58,19 @@ where
             let function = Arc::clone(&function);
             async move {
                 let started = Instant::now();
+                let left = time_left(event.context.deadline);
                 let result = if event.payload.inner.step == preflight::STEP {
                     let report = rotator
-                        .preflight(
+                        .preflight_within(
                             &event.payload.inner.secret_id,
                             &event.context.invoked_function_arn,
+                            Some(left),
                         )
                         .await;
                     Ok(serde_json::to_value(report).unwrap_or_default())
                 } else {
                     rotator
-                        .handle(&event.payload)
+                        .handle_within(&event.payload, Some(left))
                         .await
                         .map(|()| serde_json::Value::Null)
                 };
@@ -93,6 +95,15 @@ where
             ExitCode::FAILURE
         }
     }
+}
+
+/// The time until `deadline_ms` (Lambda's `Lambda-Runtime-Deadline-Ms`, milliseconds since
+/// the Unix epoch); zero once it has passed.
+fn time_left(deadline_ms: u64) -> std::time::Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    std::time::Duration::from_millis(deadline_ms).saturating_sub(now)
 }
 
 /// Tell Lambda why the function cannot start (`/runtime/init/error`), so that the invocation

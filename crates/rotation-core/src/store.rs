@@ -2,6 +2,7 @@
 //! calls it needs: a single-user rotation makes 13 (15 when the secret names a `masterarn`,
 //! which createSecret and setSecret read for the admin check), an alternating one 15.
 
+use crate::activity::Activity;
 use crate::config::{Config, PasswordPolicy};
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -68,12 +69,29 @@ impl Described {
 #[derive(Debug, Clone)]
 pub struct SecretStore {
     client: Client,
+    /// Where each call is recorded while it runs.
+    activity: Activity,
 }
 
 impl SecretStore {
     /// Wrap an SDK client (tests build one for the emulator).
     pub fn new(client: Client) -> SecretStore {
-        SecretStore { client }
+        SecretStore {
+            client,
+            activity: Activity::default(),
+        }
+    }
+
+    /// Record each call in `activity` from now on.
+    pub(crate) fn track(&mut self, activity: Activity) {
+        self.activity = activity;
+    }
+
+    /// Run a call of `operation`, recorded while it runs.
+    async fn call<T>(&self, operation: &str, fut: impl std::future::Future<Output = T>) -> T {
+        self.activity
+            .run(format!("Secrets Manager {operation}"), false, fut)
+            .await
     }
 
     /// The SDK's standard configuration, with `SECRETS_MANAGER_ENDPOINT` when set.
@@ -89,10 +107,10 @@ impl SecretStore {
     /// `DescribeSecret`.
     pub async fn describe(&self, secret_id: &str) -> Result<Described, StoreError> {
         let out = self
-            .client
-            .describe_secret()
-            .secret_id(secret_id)
-            .send()
+            .call(
+                "DescribeSecret",
+                self.client.describe_secret().secret_id(secret_id).send(),
+            )
             .await
             .map_err(|e| store_error("DescribeSecret", &e))?;
         Ok(Described {
@@ -112,12 +130,15 @@ impl SecretStore {
         version_id: Option<&str>,
     ) -> Result<Option<SecretString>, StoreError> {
         let result = self
-            .client
-            .get_secret_value()
-            .secret_id(secret_id)
-            .version_stage(stage)
-            .set_version_id(version_id.map(str::to_owned))
-            .send()
+            .call(
+                "GetSecretValue",
+                self.client
+                    .get_secret_value()
+                    .secret_id(secret_id)
+                    .version_stage(stage)
+                    .set_version_id(version_id.map(str::to_owned))
+                    .send(),
+            )
             .await;
         match result {
             Ok(out) => Ok(Some(SecretString::from(
@@ -139,16 +160,19 @@ impl SecretStore {
         policy: &PasswordPolicy,
     ) -> Result<SecretString, StoreError> {
         let out = self
-            .client
-            .get_random_password()
-            .password_length(policy.length)
-            .exclude_characters(&policy.exclude_characters)
-            .exclude_numbers(policy.exclude_numbers)
-            .exclude_punctuation(policy.exclude_punctuation)
-            .exclude_uppercase(policy.exclude_uppercase)
-            .exclude_lowercase(policy.exclude_lowercase)
-            .require_each_included_type(policy.require_each_included_type)
-            .send()
+            .call(
+                "GetRandomPassword",
+                self.client
+                    .get_random_password()
+                    .password_length(policy.length)
+                    .exclude_characters(&policy.exclude_characters)
+                    .exclude_numbers(policy.exclude_numbers)
+                    .exclude_punctuation(policy.exclude_punctuation)
+                    .exclude_uppercase(policy.exclude_uppercase)
+                    .exclude_lowercase(policy.exclude_lowercase)
+                    .require_each_included_type(policy.require_each_included_type)
+                    .send(),
+            )
             .await
             .map_err(|e| store_error("GetRandomPassword", &e))?;
         match out.random_password() {
@@ -168,16 +192,19 @@ impl SecretStore {
         value: &SecretString,
         rotation_token: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.client
-            .put_secret_value()
-            .secret_id(secret_id)
-            .client_request_token(token)
-            .secret_string(value.expose_secret())
-            .version_stages(AWSPENDING)
-            .set_rotation_token(rotation_token.map(str::to_owned))
-            .send()
-            .await
-            .map_err(|e| store_error("PutSecretValue", &e))?;
+        self.call(
+            "PutSecretValue",
+            self.client
+                .put_secret_value()
+                .secret_id(secret_id)
+                .client_request_token(token)
+                .secret_string(value.expose_secret())
+                .version_stages(AWSPENDING)
+                .set_rotation_token(rotation_token.map(str::to_owned))
+                .send(),
+        )
+        .await
+        .map_err(|e| store_error("PutSecretValue", &e))?;
         Ok(())
     }
 
@@ -189,15 +216,18 @@ impl SecretStore {
         token: &str,
         from: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.client
-            .update_secret_version_stage()
-            .secret_id(secret_id)
-            .version_stage(AWSCURRENT)
-            .move_to_version_id(token)
-            .set_remove_from_version_id(from.map(str::to_owned))
-            .send()
-            .await
-            .map_err(|e| store_error("UpdateSecretVersionStage", &e))?;
+        self.call(
+            "UpdateSecretVersionStage",
+            self.client
+                .update_secret_version_stage()
+                .secret_id(secret_id)
+                .version_stage(AWSCURRENT)
+                .move_to_version_id(token)
+                .set_remove_from_version_id(from.map(str::to_owned))
+                .send(),
+        )
+        .await
+        .map_err(|e| store_error("UpdateSecretVersionStage", &e))?;
         Ok(())
     }
 }

@@ -68,7 +68,13 @@ struct State {
     init_error: Option<String>,
     /// The `Lambda-Runtime-Invoked-Function-Arn` sent, when not [`FUNCTION_ARN`].
     invoked_arn: Option<String>,
+    /// The time each invocation gets (its `Lambda-Runtime-Deadline-Ms`), when not
+    /// [`TIME_LIMIT`].
+    time_limit: Option<Duration>,
 }
+
+/// The time an invocation gets unless told otherwise: Lambda's longest, 15 minutes.
+pub const TIME_LIMIT: Duration = Duration::from_secs(900);
 
 #[derive(Default)]
 struct Shared {
@@ -107,7 +113,7 @@ fn serve(stream: TcpStream, shared: Arc<Shared>) {
         };
         let path = path.trim_start_matches("/2018-06-01/runtime");
         if method == "GET" && path == "/invocation/next" {
-            let (id, event, invoked_arn) = {
+            let (id, event, invoked_arn, limit) = {
                 let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
                 st.polls += 1;
                 st.first_poll.get_or_insert_with(Instant::now);
@@ -115,14 +121,14 @@ fn serve(stream: TcpStream, shared: Arc<Shared>) {
                 loop {
                     if let Some((id, event)) = st.queue.pop_front() {
                         let arn = st.invoked_arn.clone().unwrap_or(FUNCTION_ARN.to_owned());
-                        break (id, event, arn);
+                        break (id, event, arn, st.time_limit.unwrap_or(TIME_LIMIT));
                     }
                     st = shared.changed.wait(st).unwrap_or_else(|p| p.into_inner());
                 }
             };
             let deadline = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() + 300_000)
+                .map(|d| (d + limit).as_millis())
                 .unwrap_or(0);
             let headers = [
                 ("Lambda-Runtime-Aws-Request-Id", id),
@@ -214,6 +220,13 @@ impl RuntimeApi {
     pub fn set_invoked_arn(&self, arn: &str) {
         let mut st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
         st.invoked_arn = Some(arn.to_owned());
+    }
+
+    /// Give each invocation from now on `limit` (its `Lambda-Runtime-Deadline-Ms`), as a
+    /// function's timeout does.
+    pub fn set_time_limit(&self, limit: Duration) {
+        let mut st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.time_limit = Some(limit);
     }
 
     /// The request ids of the invocations so far, in order.

@@ -207,3 +207,103 @@ pub async fn binary_call_budget<A: Adapter>(a: &A, strategy: Strategy) {
         assert_stage_reads(a, &c, "AWSCURRENT").await;
     }
 }
+
+/// Invoke `step` and return its error, which must come back before the invocation's deadline
+/// (`limit`), however long the step would wait.
+fn times_out(f: &Function, arn: &str, token: &str, step: &str, limit: Duration) -> String {
+    let outcome = blocking(|| f.api.invoke(&crate::lambda::event(arn, token, step), limit))
+        .unwrap_or_else(|e| panic!("{step}: no answer before the deadline of {limit:?}: {e}"));
+    let (kind, message) = outcome.expect_err(step);
+    assert_eq!(kind, "Timeout", "{step}: {message}");
+    message
+}
+
+/// A step that would outlive its invocation: the database (or Secrets Manager) accepts the
+/// connection and never answers, and `CONNECT_TIMEOUT_SECONDS` is longer than the time Lambda
+/// gives. The step fails with `Timeout` before the deadline, naming what it waited for and
+/// what to check; the process goes on serving, and the next rotation completes.
+pub async fn binary_step_outlives_its_deadline<A: Adapter>(a: &A, strategy: Strategy) {
+    let limit = Duration::from_secs(4);
+    let sm = crate::secrets::Sm::from_env();
+    let master = match crate::conformance::case::names_admin::<A>(strategy) {
+        false => None,
+        true => {
+            // RDS-style (credentials only), so that it names the same silent database.
+            let admin = a.admin_secret();
+            let value = json!({"username": admin["username"], "password": admin["password"]});
+            Some(sm.create("conf-admin-", &value).await)
+        }
+    };
+    let silent = crate::net::silent_port();
+    let arn = sm
+        .create(
+            "conf-hang-",
+            &crate::conformance::case::secret_with(
+                a,
+                silent,
+                "app",
+                "Some-pw-1",
+                master.as_deref(),
+            ),
+        )
+        .await;
+    let f = Function::spawn(
+        &function_binary(A::function(strategy)),
+        &sm.url,
+        &[("CONNECT_TIMEOUT_SECONDS", "60")],
+    );
+    f.api.set_time_limit(limit);
+    let token = sm.start_rotation(&arn).await;
+    // The first step that logs in: createSecret where it checks the name on the server,
+    // else setSecret.
+    let outcome = blocking(|| {
+        f.api
+            .invoke(&crate::lambda::event(&arn, &token, "createSecret"), limit)
+    })
+    .unwrap_or_else(|e| panic!("createSecret: {e}"));
+    let message = match outcome {
+        crate::lambda::Outcome::Ok(_) => times_out(&f, &arn, &token, "setSecret", limit),
+        crate::lambda::Outcome::Err {
+            error_type,
+            error_message,
+        } => {
+            assert_eq!(error_type, "Timeout", "createSecret: {error_message}");
+            error_message
+        }
+    };
+    for words in [
+        format!("127.0.0.1:{silent}"),
+        "ran out of time".to_owned(),
+        "the function's timeout".to_owned(),
+        "security groups".to_owned(),
+    ] {
+        assert!(message.contains(&words), "says '{words}': {message}");
+    }
+    let output = settled_output(&f, "step failed");
+    assert!(
+        output.contains("step started") && output.contains("\"error_type\":\"Timeout\""),
+        "the step's start and its timeout are logged:\n{output}"
+    );
+
+    // The same process serves the next invocation: a rotation of a healthy secret.
+    f.api.set_time_limit(crate::lambda::TIME_LIMIT);
+    let c = Case::new(a, strategy, "after").await;
+    let token = c.sm.start_rotation(&c.arn).await;
+    blocking(|| f.rotate(&c.arn, &token));
+    assert_stage_reads(a, &c, "AWSCURRENT").await;
+
+    // Secrets Manager that accepts the connection and never answers: the same, naming the API.
+    let hung = format!("http://127.0.0.1:{}", crate::net::silent_port());
+    let f = Function::spawn(&function_binary(A::function(strategy)), &hung, &[]);
+    f.api.set_time_limit(limit);
+    let message = times_out(&f, &c.arn, &unique("tok-"), "createSecret", limit);
+    assert!(
+        message.contains("Secrets Manager DescribeSecret"),
+        "names the call: {message}"
+    );
+    let message = times_out(&f, &c.arn, &unique("tok-"), "setSecret", limit);
+    assert!(
+        message.contains("Secrets Manager"),
+        "still serving: {message}"
+    );
+}

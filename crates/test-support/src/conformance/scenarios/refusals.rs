@@ -141,15 +141,7 @@ pub async fn database_down<A: Adapter>(a: &A, strategy: Strategy) {
         "says what to check: {message}"
     );
 
-    // Accepted sockets are held open, unanswered, until the test process ends.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let silent_port = silent.local_addr().expect("address").port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in silent.incoming() {
-            held.push(s);
-        }
-    });
+    let silent_port = crate::net::silent_port();
     let arn = sm
         .create(
             "conf-silent-",
