@@ -198,6 +198,7 @@ macro_rules! __conformance_strategy {
                     binary_killed_after_set_secret_and_retried,
                     binary_call_budget,
                     binary_step_outlives_its_deadline,
+                    binary_configuration_test_passes,
                     preflight_healthy,
                     preflight_changes_nothing_when_the_password_is_wrong,
                     preflight_tls_failure,

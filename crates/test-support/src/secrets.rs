@@ -108,7 +108,8 @@ impl Sm {
         token
     }
 
-    /// `RotateSecret` with this emulator's function, every 30 days; returns the new version's id.
+    /// `RotateSecret` with this emulator's function, every 30 days; returns the `VersionId` it
+    /// answers with.
     async fn rotate_secret(&self, arn: &str, immediately: bool) -> String {
         let out = self
             .client
@@ -129,17 +130,31 @@ impl Sm {
 
     /// Configure rotation with this emulator's function without starting one, as
     /// `rotate-secret --no-rotate-immediately` does. The service then tests the configuration
-    /// with a version it removes again; the emulator leaves that version AWSPENDING, so it is
-    /// taken off here to reach the service's end state.
+    /// with a version it removes again (see [`Sm::configuration_test`]); the emulator leaves
+    /// that version AWSPENDING, so it is taken off here to reach the service's end state.
     pub async fn configure_rotation(&self, arn: &str) {
+        let version = self.configuration_test(arn).await;
+        self.clear_pending(arn, &version).await;
+    }
+
+    /// The first half of [`Sm::configure_rotation`]: rotation configured, and the version the
+    /// service makes to test it, AWSPENDING with AWSCURRENT's value, which it runs the
+    /// function's testSecret on. Returns that version's id.
+    pub async fn configuration_test(&self, arn: &str) -> String {
+        // The emulator answers with AWSCURRENT's id, not the test version's: find that one.
         self.rotate_secret(arn, false).await;
         let stages = self.stages(arn).await;
-        for (version, labels) in &stages {
-            if labels.iter().any(|x| x == "AWSPENDING") && !labels.iter().any(|x| x == "AWSCURRENT")
-            {
-                self.clear_pending(arn, version).await;
-            }
-        }
+        let version = stages
+            .iter()
+            .find(|(_, labels)| labels.as_slice() == ["AWSPENDING".to_owned()])
+            .map(|(id, _)| id.clone())
+            .unwrap_or_else(|| panic!("the emulator made no test version: {stages:?}"));
+        assert_eq!(
+            self.value(arn, "AWSPENDING", Some(&version)).await,
+            self.value(arn, "AWSCURRENT", None).await,
+            "the test version holds AWSCURRENT's value"
+        );
+        version
     }
 
     /// `VersionIdsToStages`.

@@ -307,3 +307,31 @@ pub async fn binary_step_outlives_its_deadline<A: Adapter>(a: &A, strategy: Stra
         "still serving: {message}"
     );
 }
+
+/// Rotation configured without rotating (`rotate-secret --no-rotate-immediately`): the service
+/// runs testSecret on a version it made, AWSPENDING with AWSCURRENT's value, and removes it
+/// again. testSecret passes for both strategies (alternating users too, although that version
+/// names the current user, not the alternate), changes nothing, and the first real rotation
+/// then completes.
+pub async fn binary_configuration_test_passes<A: Adapter>(a: &A, strategy: Strategy) {
+    let c = Case::new(a, strategy, "cfg").await;
+    let before = a.account_state(&c.user).await;
+    let f = Function::spawn(&function_binary(A::function(strategy)), &c.sm.url, &[]);
+    let version = c.sm.configuration_test(&c.arn).await;
+    blocking(|| f.invoke(&c.arn, &version, "testSecret"))
+        .expect_ok("testSecret of the configuration test");
+    c.sm.clear_pending(&c.arn, &version).await;
+    assert_eq!(a.account_state(&c.user).await, before, "nothing changed");
+    assert!(
+        !a.user_exists(&clone_of(&c.user)).await,
+        "no alternate user was made"
+    );
+    let output = settled_output(&f, "step finished");
+    assert!(
+        output.contains("configuration test"),
+        "the log says what testSecret saw:\n{output}"
+    );
+    let token = c.sm.start_rotation(&c.arn).await;
+    blocking(|| f.rotate(&c.arn, &token));
+    assert_stage_reads(a, &c, "AWSCURRENT").await;
+}
