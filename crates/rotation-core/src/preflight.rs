@@ -92,6 +92,13 @@ fn unqualified(arn: &str) -> &str {
     }
 }
 
+/// The command that points rotation of `secret` at `function_arn` without starting one.
+fn configure_command(secret: &str, function_arn: &str) -> String {
+    format!(
+        "aws secretsmanager rotate-secret --secret-id {secret} --rotation-lambda-arn {function_arn} --rotation-rules AutomaticallyAfterDays=30 --no-rotate-immediately"
+    )
+}
+
 /// Milliseconds since `started`.
 fn ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
@@ -179,6 +186,18 @@ impl<E: Engine> Rotator<E> {
     async fn run_checks(&self, report: &mut Report, secret_id: &str, function_arn: &str) {
         let described = match self.store.describe(secret_id).await {
             Ok(d) => d,
+            Err(e) if e.detail.contains("AccessDenied") => {
+                report.fail(
+                    "rotation",
+                    format!(
+                        "Secrets Manager {} was refused ({}). The deployment templates let the function's role describe and read only secrets whose rotation names this function (the secretsmanager:resource/AllowRotationLambdaArn condition), so rotation is most likely not configured for this secret, or names another function. Nothing else was checked. Configure rotation without starting it, then run the preflight again: {}",
+                        e.operation,
+                        e.detail,
+                        configure_command(secret_id, function_arn)
+                    ),
+                );
+                return;
+            }
             Err(e) => {
                 report.fail(
                     "rotation",
@@ -218,11 +237,7 @@ impl<E: Engine> Rotator<E> {
 
     /// Rotation names this function; `false` when nothing else may be tried.
     fn check_rotation(&self, report: &mut Report, d: &Described, function_arn: &str) -> bool {
-        let configure = format!(
-            "aws secretsmanager rotate-secret --secret-id {} --rotation-lambda-arn {} --rotation-rules AutomaticallyAfterDays=30 --no-rotate-immediately",
-            d.arn,
-            unqualified(function_arn)
-        );
+        let configure = configure_command(&d.arn, function_arn);
         match d.rotation_lambda_arn.as_deref() {
             None => {
                 report.fail(

@@ -78,3 +78,34 @@ async fn the_preflight_names_an_admin_that_is_the_rotated_user() {
         "{report:#?}"
     );
 }
+
+#[tokio::test]
+async fn a_refused_describe_says_rotation_is_likely_not_for_this_function() {
+    // The templates let the role describe and read only secrets whose rotation names the
+    // function: a secret rotated by another function (or none) answers AccessDenied.
+    let c = case_with("app", false).await;
+    let recorder = crate::recorder::Recorder::start(&c.sm);
+    recorder.deny("DescribeSecret", &c.arn);
+    let r = rotator::<false, false>(&recorder.sm(), SingleUser, &[], &c.db);
+    let report = r.preflight(&c.arn, &function_arn()).await;
+    assert!(!report.ok, "{report:#?}");
+    assert_eq!(report.checks.len(), 1, "nothing else is tried: {report:#?}");
+    let check = &report.checks[0];
+    assert_eq!(
+        (check.name, check.ok),
+        ("rotation", Some(false)),
+        "{report:#?}"
+    );
+    for words in [
+        "AccessDenied",
+        "AllowRotationLambdaArn",
+        "--no-rotate-immediately",
+        &function_arn(),
+    ] {
+        assert!(check.message.contains(words), "says '{words}': {report:#?}");
+    }
+    assert!(
+        recorder.requests("GetSecretValue").is_empty(),
+        "no read was tried"
+    );
+}

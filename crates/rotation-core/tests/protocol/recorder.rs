@@ -1,8 +1,8 @@
 //! A proxy in front of the emulator that keeps every request's JSON body by operation, so a
 //! test can see exactly what the protocol asked Secrets Manager (the `GetRandomPassword`
 //! settings, the `RotationToken` of `PutSecretValue`), and that can answer
-//! `AccessDeniedException` to reads of one secret, as IAM does when the role lacks
-//! `secretsmanager:GetSecretValue` on it. It is `test_support::proxy::serve` with
+//! `AccessDeniedException` to calls on one secret, as IAM does when the role lacks
+//! `secretsmanager:GetSecretValue` (or another action) on it. It is `test_support::proxy::serve` with
 //! its own handling; call counts are `test_support::proxy::CountingProxy`'s job.
 
 use serde_json::Value;
@@ -14,7 +14,8 @@ use test_support::secrets::Sm;
 #[derive(Default)]
 struct Shared {
     requests: Vec<(String, Value)>,
-    denied: HashSet<String>,
+    /// (operation, secret id) pairs answered with `AccessDeniedException`.
+    denied: HashSet<(String, String)>,
 }
 
 /// The proxy and what it saw.
@@ -24,7 +25,16 @@ pub struct Recorder {
     shared: Arc<Mutex<Shared>>,
 }
 
-const DENIED: &str = r#"{"__type":"AccessDeniedException","message":"User: arn:aws:sts::123456789012:assumed-role/rotation/fn is not authorized to perform: secretsmanager:GetSecretValue on this resource because no identity-based policy allows it"}"#;
+/// IAM's answer to `operation`.
+fn denied(operation: &str) -> String {
+    let body = format!(
+        r#"{{"__type":"AccessDeniedException","message":"User: arn:aws:sts::123456789012:assumed-role/rotation/fn is not authorized to perform: secretsmanager:{operation} on this resource because no identity-based policy allows it"}}"#
+    );
+    format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: AccessDeniedException\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
 
 impl Recorder {
     /// Listen on a free loopback port and forward to the emulator of `sm`.
@@ -36,17 +46,11 @@ impl Recorder {
             Arc::new(move |op: &str, body: &[u8]| {
                 let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
                 let mut s = s.lock().unwrap_or_else(|p| p.into_inner());
-                let deny = op == "GetSecretValue"
-                    && json["SecretId"]
-                        .as_str()
-                        .is_some_and(|id| s.denied.contains(id));
+                let deny = json["SecretId"]
+                    .as_str()
+                    .is_some_and(|id| s.denied.contains(&(op.to_owned(), id.to_owned())));
                 s.requests.push((op.to_owned(), json));
-                deny.then(|| {
-                    format!(
-                        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: AccessDeniedException\r\nContent-Length: {}\r\n\r\n{DENIED}",
-                        DENIED.len()
-                    )
-                })
+                deny.then(|| denied(op))
             }),
         );
         Recorder { url, shared }
@@ -71,10 +75,15 @@ impl Recorder {
 
     /// Answer `AccessDeniedException` to every `GetSecretValue` of `secret_id` from now on.
     pub fn deny_reads_of(&self, secret_id: &str) {
+        self.deny("GetSecretValue", secret_id);
+    }
+
+    /// Answer `AccessDeniedException` to every `operation` on `secret_id` from now on.
+    pub fn deny(&self, operation: &str, secret_id: &str) {
         self.shared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .denied
-            .insert(secret_id.to_owned());
+            .insert((operation.to_owned(), secret_id.to_owned()));
     }
 }
