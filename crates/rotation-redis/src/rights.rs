@@ -1,6 +1,7 @@
 //! The preflight rights check: whether the user that makes the change (the admin, or the user
 //! itself) may run the commands setSecret runs, asked of the server with `ACL DRYRUN`, which
-//! runs nothing.
+//! runs nothing. A user that may not run `ACL DRYRUN` is asked `ACL LIST`, which reads only:
+//! one that may run neither cannot be an admin of users.
 
 use crate::connect::Session;
 use rotation_core::{EngineError, Rights};
@@ -42,14 +43,8 @@ pub(crate) async fn check(
                 "{} ({why}): {reason}; run ACL SETUSER {actor} {rule}",
                 command.join(" ")
             )),
-            // An admin with the ACL commands nearly always has DRYRUN too (both are in
-            // @admin); one without it is reported as lacking them, with what to grant.
-            Err(EngineError::Permission { .. }) => {
-                return Ok(Rights::Missing(vec![format!(
-                    "user '{actor}' may not run ACL DRYRUN, so it very likely lacks the ACL commands setSecret runs (ACL SETUSER{}); run ACL SETUSER {actor} +acl, or, if it holds them one by one, add +acl|dryrun so that this check can see them",
-                    if alternating { ", ACL LIST" } else { "" }
-                )]));
-            }
+            // DRYRUN is refused: ask what can be asked without it.
+            Err(EngineError::Permission { .. }) => return without_dryrun(s, actor).await,
             Err(e @ EngineError::Database(_)) => {
                 return Ok(Rights::Unknown(format!(
                     "the server does not answer ACL DRYRUN ({e}), which this check asks with (Redis 7 and Valkey have it); check by hand that '{actor}' may run ACL SETUSER (and, for alternating users, ACL LIST; with an ACL file, ACL SAVE)"
@@ -63,4 +58,19 @@ pub(crate) async fn check(
     } else {
         Rights::Missing(missing)
     })
+}
+
+/// The answer for an `actor` that may not run `ACL DRYRUN`: if it may not run `ACL LIST`
+/// either, it holds no ACL right the rotation's admin is documented with; otherwise its other
+/// rights cannot be seen.
+async fn without_dryrun(s: &mut Session, actor: &str) -> Result<Rights, EngineError> {
+    match s.acl_list().await {
+        Ok(_) => Ok(Rights::Unknown(format!(
+            "user '{actor}' may run ACL LIST but not ACL DRYRUN, so whether it may run ACL SETUSER (and, with an ACL file, ACL SAVE) cannot be asked; run ACL SETUSER {actor} +acl|dryrun to let this check see it"
+        ))),
+        Err(EngineError::Permission { .. }) => Ok(Rights::Missing(vec![format!(
+            "user '{actor}' may run neither ACL DRYRUN nor ACL LIST, so it holds none of the ACL rights setSecret needs; run ACL SETUSER {actor} +acl|setuser +acl|list +acl|save +config|get +acl|dryrun"
+        )])),
+        Err(e) => Err(e),
+    }
 }

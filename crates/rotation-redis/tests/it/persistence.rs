@@ -11,13 +11,20 @@ per_flavor!(
     single_user_change_survives_a_restart,
     alternating_change_survives_a_restart,
     the_documented_admin_rules_are_enough,
+    the_preflight_sees_the_documented_admin_rules,
     acl_rights_alone_are_enough_without_masterarn,
     a_failed_acl_save_is_completed_by_the_retry,
 );
 
 /// The rules of the README's rotation admin (after `reset`): the ACL commands it uses, and
 /// `CONFIG GET` to find out whether the server has an ACL file.
-pub const ADMIN_RULES: &[&str] = &["+acl|setuser", "+acl|list", "+acl|save", "+config|get"];
+pub const ADMIN_RULES: &[&str] = &[
+    "+acl|setuser",
+    "+acl|list",
+    "+acl|save",
+    "+config|get",
+    "+acl|dryrun",
+];
 
 /// A server with an ACL file, and the emulator.
 struct Saved {
@@ -145,6 +152,42 @@ async fn the_documented_admin_rules_are_enough(flavor: Flavor) {
         .await;
     s.logs_in(&format!("{alt}_clone"), &alt_pw, "clone after a restart")
         .await;
+}
+
+/// The preflight of the README's admin on a server with an ACL file: every right is there
+/// (`ACL DRYRUN` of `ACL SETUSER`, `ACL LIST` and `ACL SAVE`); without `+acl|dryrun` its rights
+/// are unknown, not missing; without `+acl|save` that one is named.
+async fn the_preflight_sees_the_documented_admin_rules(flavor: Flavor) {
+    let s = Saved::start(flavor);
+    let cases: [(&[&str], Option<bool>, &str); 3] = [
+        (ADMIN_RULES, Some(true), "every right"),
+        (&ADMIN_RULES[..4], None, "+acl|dryrun"),
+        (
+            &["+acl|setuser", "+acl|list", "+config|get", "+acl|dryrun"],
+            Some(false),
+            "+acl|save",
+        ),
+    ];
+    for (rules, ok, words) in cases {
+        let master = s.admin_with(rules).await;
+        let user = unique("pf");
+        let arn = s.user(&user, "First-pw-1", RICH_RULES, Some(&master)).await;
+        s.sm.configure_rotation(&arn).await;
+        let r = rotator(&s.sm, AlternatingUsers, &[]);
+        let report = r.preflight(&arn, test_support::lambda::FUNCTION_ARN).await;
+        let rights = report
+            .checks
+            .iter()
+            .find(|c| c.name == "rights")
+            .unwrap_or_else(|| panic!("a rights check: {report:#?}"));
+        assert_eq!(rights.ok, ok, "{rules:?}: {report:#?}");
+        assert!(rights.message.contains(words), "{rules:?}: {report:#?}");
+        assert_eq!(
+            s.db.rules_of(&format!("{user}_clone")).await,
+            None,
+            "the preflight made no clone"
+        );
+    }
 }
 
 /// A user allowed `ACL` but not `CONFIG GET` rotates itself; `ACL SAVE` still happens.
