@@ -3,7 +3,10 @@
 //! process keeps serving (which `panic = "abort"` would break: the invocation would hang).
 
 use rotation_core::secret::SecretRules;
-use rotation_core::{DbSecret, Engine, EngineError, SetAlternate, SetPassword, Strategy};
+use rotation_core::{
+    DbSecret, Engine, EngineError, Rights, RightsCheck, SetAlternate, SetPassword, Strategy,
+    Transport,
+};
 use std::process::ExitCode;
 
 struct Panicking;
@@ -22,6 +25,14 @@ impl Engine for Panicking {
 
     async fn check_login(&self, _: &DbSecret) -> Result<(), EngineError> {
         panic!("probe: the engine panicked on purpose")
+    }
+
+    async fn probe_login(&self, _: &DbSecret) -> Result<Transport, EngineError> {
+        panic!("probe: the engine panicked on purpose")
+    }
+
+    async fn check_rights(&self, _: RightsCheck<'_>) -> Result<Rights, EngineError> {
+        Ok(Rights::Complete)
     }
 
     async fn set_password(&self, _: SetPassword<'_>) -> Result<(), EngineError> {
