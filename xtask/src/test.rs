@@ -511,11 +511,13 @@ pub fn run_cli(args: &[String]) -> Result<()> {
             .current_dir(&root)
             .args(["fmt", "--all", "--check"]))
         .context("formatting differs: run `cargo fmt --all`")?;
+        // Every feature too: the panic probe and the snapshots are behind features.
         eprintln!("xtask: cargo clippy");
         run(Command::new(&cargo).current_dir(&root).args([
             "clippy",
             "--workspace",
             "--all-targets",
+            "--all-features",
             "--locked",
             "--",
             "-D",
