@@ -148,30 +148,39 @@ impl Engine for MySql {
                 .map(|(u, h)| sql::account(u, h, false))
                 .unwrap_or_else(|| sql::account(admin_user, "%", false));
             let admin_lines = admin.show("SHOW GRANTS", admin_user).await?;
-            let (original, unreadable) =
-                match privileges_of(&mut admin, admin_user, src_user, host).await {
-                    Ok((original, _)) => (original, None),
-                    Err(EngineError::Permission { detail, .. }) => (Vec::new(), Some(detail)),
-                    Err(e) => return Err(e),
-                };
-            let mut missing =
-                rights::missing(&admin_lines, &admin_account, &original, (src_user, host));
+            // SHOW GRANTS FOR only: SHOW CREATE USER would bring the hash, which is not needed.
+            let account = sql::account(src_user, host, false);
+            let (original, unreadable) = match admin
+                .show(&format!("SHOW GRANTS FOR {account}"), admin_user)
+                .await
+            {
+                Ok(original) => (original, None),
+                Err(EngineError::Permission { detail, .. }) => (Vec::new(), Some(detail)),
+                Err(e) => return Err(e),
+            };
+            let mariadb = admin.product() == sql::Product::MariaDb;
+            let mut missing = rights::missing(&admin_lines, &admin_account, &original, mariadb);
             if let Some(detail) = unreadable {
                 missing.push(format!(
                     "SELECT on the mysql schema, to read the original's grants with SHOW GRANTS FOR ({detail}): GRANT SELECT ON mysql.* TO {admin_account}"
                 ));
             }
-            Ok(missing)
+            Ok(if missing.is_empty() {
+                Rights::Complete
+            } else if rights::holds_roles(&admin_lines) {
+                // Its roles' privileges are not in its SHOW GRANTS: what seems missing may be
+                // held through one.
+                Rights::Unknown(format!(
+                    "the admin seems to lack: {}. It holds roles, whose privileges SHOW GRANTS does not list, so it may hold these through one; check its roles, or grant them to the admin directly",
+                    missing.join("; ")
+                ))
+            } else {
+                Rights::Missing(missing)
+            })
         }
         .await;
         admin.close().await;
-        result.map(|missing| {
-            if missing.is_empty() {
-                Rights::Complete
-            } else {
-                Rights::Missing(missing)
-            }
-        })
+        result
     }
 
     async fn set_password(&self, req: SetPassword<'_>) -> Result<(), EngineError> {
