@@ -104,6 +104,14 @@ fn ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
+/// `text` with every password of `known` replaced by `*****`.
+fn scrub(text: String, known: &[&DbSecret]) -> String {
+    match EngineError::Database(text).scrubbed(known) {
+        EngineError::Database(text) => text,
+        other => other.to_string(),
+    }
+}
+
 /// An engine error as a report sentence: scrubbed of every password in `known`, with its hint.
 fn said(e: EngineError, known: &[&DbSecret]) -> String {
     let e = e.scrubbed(known);
@@ -531,13 +539,17 @@ impl<E: Engine> Rotator<E> {
                     }
                 ),
             ),
-            Ok(Rights::Unknown(why)) => report.push("rights", None, why, None),
+            // The engines build these from names only; scrubbed all the same, as errors are.
+            Ok(Rights::Unknown(why)) => report.push("rights", None, scrub(why, &known), None),
             Ok(Rights::Missing(missing)) => report.fail(
                 "rights",
-                format!(
-                    "{who} '{}' lacks what the change needs: {}",
-                    actor.username,
-                    missing.join("; ")
+                scrub(
+                    format!(
+                        "{who} '{}' lacks what the change needs: {}",
+                        actor.username,
+                        missing.join("; ")
+                    ),
+                    &known,
                 ),
             ),
             Err(e) => report.fail(
