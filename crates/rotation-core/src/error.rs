@@ -210,7 +210,8 @@ pub enum RotationError {
     },
     /// A Secrets Manager call failed.
     #[error(
-        "{step} for secret {arn}: Secrets Manager {operation} failed: {detail}. Check the function's IAM permissions and network path to Secrets Manager"
+        "{step} for secret {arn}: Secrets Manager {operation} failed: {detail}. {hint}",
+        hint = secrets_manager_hint(detail)
     )]
     SecretsManager {
         /// Secret ARN or id.
@@ -269,6 +270,15 @@ impl RotationError {
             RotationError::SecretsManager { .. } => "SecretsManagerError",
             RotationError::Timeout { .. } => "Timeout",
         }
+    }
+}
+
+/// What to check when a Secrets Manager call failed with `detail`.
+fn secrets_manager_hint(detail: &str) -> &'static str {
+    if detail.contains("Throttling") || detail.contains("TooManyRequests") {
+        "The account's Secrets Manager quota was exceeded even after the calls were retried with backoff (many secrets rotating at once share it); nothing was lost, and the rotation completes when it runs again (Secrets Manager retries it, or rotate the secret again), so spread the rotation schedules"
+    } else {
+        "Check the function's IAM permissions and network path to Secrets Manager"
     }
 }
 

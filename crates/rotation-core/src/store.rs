@@ -65,6 +65,18 @@ impl Described {
     }
 }
 
+/// How Secrets Manager calls are retried: the SDK's standard mode (throttling, 5xx and
+/// dropped connections are retried, with jittered exponential backoff), 6 attempts, backoff
+/// from 200 ms up to 4 s. Many secrets rotating at once share the account's write quota, so
+/// throttling can last seconds; the step's deadline bounds every retry
+/// ([`crate::protocol::step_budget`]).
+pub fn retry_policy() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(6)
+        .with_initial_backoff(std::time::Duration::from_millis(200))
+        .with_max_backoff(std::time::Duration::from_secs(4))
+}
+
 /// A Secrets Manager client.
 #[derive(Debug, Clone)]
 pub struct SecretStore {
@@ -97,7 +109,8 @@ impl SecretStore {
     /// The SDK's standard configuration, with `SECRETS_MANAGER_ENDPOINT` when set.
     pub async fn from_env(config: &Config) -> SecretStore {
         let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let mut builder = aws_sdk_secretsmanager::config::Builder::from(&shared);
+        let mut builder =
+            aws_sdk_secretsmanager::config::Builder::from(&shared).retry_config(retry_policy());
         if let Some(endpoint) = &config.endpoint {
             builder = builder.endpoint_url(endpoint);
         }

@@ -199,6 +199,7 @@ macro_rules! __conformance_strategy {
                     binary_call_budget,
                     binary_step_outlives_its_deadline,
                     binary_configuration_test_passes,
+                    binary_rotates_through_sustained_throttling,
                     preflight_healthy,
                     preflight_changes_nothing_when_the_password_is_wrong,
                     preflight_tls_failure,

@@ -1,6 +1,7 @@
 //! An HTTP proxy in front of the Secrets Manager emulator that counts calls by operation
 //! (`X-Amz-Target`), so tests and benchmarks can see how many calls a rotation makes; and
-//! [`serve`], the proxy itself, for tests that want to see or answer requests themselves.
+//! [`serve`], the proxy itself, for tests that want to see or answer requests themselves;
+//! [`ThrottlingProxy`] answers most calls with `ThrottlingException` while it is told to.
 
 use crate::http::read_message;
 use std::collections::HashMap;
@@ -123,5 +124,64 @@ impl CountingProxy {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
+    }
+}
+
+/// A proxy that, while throttling, answers three calls of every four with
+/// `ThrottlingException` (HTTP 400), as Secrets Manager does when an account's secrets rotate
+/// at once, or every call when told to refuse all; otherwise it forwards.
+pub struct ThrottlingProxy {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    state: Arc<Mutex<Throttle>>,
+}
+
+#[derive(Default)]
+struct Throttle {
+    /// 0: forward everything; 3: refuse three of four; 4: refuse all.
+    refuse_of_four: usize,
+    seen: usize,
+    refused: usize,
+}
+
+const THROTTLED: &str = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+
+impl ThrottlingProxy {
+    /// Listen on a free loopback port and forward to `upstream_url`, not throttling yet.
+    pub fn start(upstream_url: &str) -> ThrottlingProxy {
+        let state = Arc::new(Mutex::new(Throttle::default()));
+        let s = Arc::clone(&state);
+        let url = serve(
+            upstream_url,
+            Arc::new(move |_op: &str, _body: &[u8]| {
+                let mut t = s.lock().unwrap_or_else(|p| p.into_inner());
+                t.seen += 1;
+                let refuse = t.seen % 4 < t.refuse_of_four;
+                if !refuse {
+                    return None;
+                }
+                t.refused += 1;
+                Some(format!(
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: ThrottlingException\r\nContent-Length: {}\r\n\r\n{THROTTLED}",
+                    THROTTLED.len()
+                ))
+            }),
+        );
+        ThrottlingProxy { url, state }
+    }
+
+    /// Refuse three calls of every four (`most`), every call (`all`), or none (`off`).
+    pub fn set(&self, mode: &str) {
+        let mut t = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        t.refuse_of_four = match mode {
+            "most" => 3,
+            "all" => 4,
+            _ => 0,
+        };
+    }
+
+    /// How many calls were refused so far.
+    pub fn refused(&self) -> usize {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).refused
     }
 }

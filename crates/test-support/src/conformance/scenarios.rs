@@ -21,7 +21,7 @@ pub mod rotation;
 pub use binary::{
     binary_call_budget, binary_configuration_test_passes,
     binary_killed_after_set_secret_and_retried, binary_rotates_and_prints_no_secret,
-    binary_step_outlives_its_deadline,
+    binary_rotates_through_sustained_throttling, binary_step_outlives_its_deadline,
 };
 pub use preflight::{
     preflight_admin_without_rights, preflight_changes_nothing_when_the_password_is_wrong,

@@ -335,3 +335,57 @@ pub async fn binary_configuration_test_passes<A: Adapter>(a: &A, strategy: Strat
     blocking(|| f.rotate(&c.arn, &token));
     assert_stage_reads(a, &c, "AWSCURRENT").await;
 }
+
+/// Sustained throttling, as when many secrets rotate at once: while three Secrets Manager
+/// calls of every four are refused, a whole rotation still completes (each call is retried
+/// with backoff). While every call is refused, a step fails with `SecretsManagerError` before
+/// its deadline, AWSCURRENT keeps working, and once throttling ends the retry completes.
+pub async fn binary_rotates_through_sustained_throttling<A: Adapter>(a: &A, strategy: Strategy) {
+    let c = Case::new(a, strategy, "thr").await;
+    let proxy = crate::proxy::ThrottlingProxy::start(&c.sm.url);
+    let f = Function::spawn(&function_binary(A::function(strategy)), &proxy.url, &[]);
+    let limit = Duration::from_secs(30);
+    f.api.set_time_limit(limit);
+
+    proxy.set("most");
+    let token = c.sm.start_rotation(&c.arn).await;
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        blocking(|| {
+            f.api
+                .invoke(&crate::lambda::event(&c.arn, &token, step), limit)
+        })
+        .unwrap_or_else(|e| panic!("{step}: {e}"))
+        .expect_ok(step);
+    }
+    proxy.set("off");
+    assert!(proxy.refused() > 0, "calls were throttled");
+    assert_stage_reads(a, &c, "AWSCURRENT").await;
+
+    let token = c.sm.start_rotation(&c.arn).await;
+    let (user, password) = c.at("AWSCURRENT").await;
+    proxy.set("all");
+    f.api.set_time_limit(Duration::from_secs(20));
+    let outcome = blocking(|| {
+        f.api.invoke(
+            &crate::lambda::event(&c.arn, &token, "createSecret"),
+            Duration::from_secs(20),
+        )
+    })
+    .unwrap_or_else(|e| panic!("createSecret: no answer before the deadline: {e}"));
+    let (kind, message) = outcome.expect_err("createSecret while every call is throttled");
+    assert!(
+        kind == "SecretsManagerError" || kind == "Timeout",
+        "{kind}: {message}"
+    );
+    assert!(message.contains("Secrets Manager"), "{message}");
+    if kind == "SecretsManagerError" {
+        assert!(
+            message.contains("quota"),
+            "says it was throttling: {message}"
+        );
+    }
+    assert_reads(a, &user, &password, "AWSCURRENT while throttled").await;
+    proxy.set("off");
+    blocking(|| f.rotate(&c.arn, &token));
+    assert_stage_reads(a, &c, "AWSCURRENT").await;
+}
