@@ -24,6 +24,12 @@ pub struct Waiting {
     pub for_: Duration,
 }
 
+impl std::fmt::Display for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "waiting {:.1?} for {}", self.for_, self.what)
+    }
+}
+
 /// The operation in progress, if any (shared, cheap to clone).
 #[derive(Debug, Clone, Default)]
 pub struct Activity(Arc<Mutex<Option<(String, bool, Instant)>>>);

@@ -88,11 +88,15 @@ pub trait Engine: Send + Sync + 'static {
         alternate: &str,
     ) -> impl Future<Output = Result<(), EngineError>> + Send;
 
-    /// Log in and run a trivial query.
-    fn check_login(&self, creds: &DbSecret)
-    -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Log in and run a trivial query: [`Engine::probe_login`], without saying how.
+    fn check_login(
+        &self,
+        creds: &DbSecret,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send {
+        async move { self.probe_login(creds).await.map(drop) }
+    }
 
-    /// Preflight: log in as [`Engine::check_login`] does, and say how the login travelled.
+    /// Log in and run a trivial query, and say how the login travelled (for the preflight).
     fn probe_login(
         &self,
         creds: &DbSecret,

@@ -91,15 +91,7 @@ impl EngineError {
     /// Replace every occurrence of any of these secrets' passwords with `*****`: a safety net
     /// for server messages that echo a statement.
     pub fn scrubbed(self, secrets: &[&DbSecret]) -> EngineError {
-        let scrub = |mut text: String| {
-            for s in secrets {
-                let pw = s.password.expose_secret();
-                if !pw.is_empty() && text.contains(pw) {
-                    text = text.replace(pw, "*****");
-                }
-            }
-            text
-        };
+        let scrub = |text: String| scrub(text, secrets);
         match self {
             EngineError::Network { endpoint, detail } => EngineError::Network {
                 endpoint,
@@ -121,6 +113,17 @@ impl EngineError {
             EngineError::Database(m) => EngineError::Database(scrub(m)),
         }
     }
+}
+
+/// `text` with every occurrence of any of these secrets' passwords replaced by `*****`.
+pub fn scrub(mut text: String, secrets: &[&DbSecret]) -> String {
+    for s in secrets {
+        let pw = s.password.expose_secret();
+        if !pw.is_empty() && text.contains(pw) {
+            text = text.replace(pw, "*****");
+        }
+    }
+    text
 }
 
 /// Why a step failed.
@@ -227,7 +230,7 @@ pub enum RotationError {
     #[error(
         "{step} for secret {arn}: ran out of time after {after:.1?}{waiting}: the invocation's deadline is near, and the rest of it is kept to report this. Nothing more was done, and the step can run again as it is (Secrets Manager retries it; or rotate the secret again). {hint}",
         waiting = match waiting {
-            Some(w) => format!(", waiting {:.1?} for {}", w.for_, w.what),
+            Some(w) => format!(", {w}"),
             None => String::new(),
         },
         hint = timeout_hint(waiting.as_ref())

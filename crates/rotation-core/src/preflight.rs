@@ -11,7 +11,7 @@
 
 use crate::config::Strategy;
 use crate::engine::{Engine, Rights, RightsCheck, Transport};
-use crate::error::EngineError;
+use crate::error::{EngineError, scrub};
 use crate::protocol::{Rotator, step_budget};
 use crate::secret::{DbSecret, alternate_username};
 use crate::store::{AWSCURRENT, AWSPENDING, Described};
@@ -104,14 +104,6 @@ fn ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// `text` with every password of `known` replaced by `*****`.
-fn scrub(text: String, known: &[&DbSecret]) -> String {
-    match EngineError::Database(text).scrubbed(known) {
-        EngineError::Database(text) => text,
-        other => other.to_string(),
-    }
-}
-
 /// An engine error as a report sentence: scrubbed of every password in `known`, with its hint.
 fn said(e: EngineError, known: &[&DbSecret]) -> String {
     let e = e.scrubbed(known);
@@ -159,7 +151,7 @@ impl<E: Engine> Rotator<E> {
                 strategy: self.config.strategy.as_str(),
                 checks: Vec::new(),
             };
-            self.activity.clear();
+            self.engine.activity.clear();
             let started = Instant::now();
             // Boxed, as the steps are: the engines' futures are deep.
             let checks = Box::pin(self.run_checks(&mut report, secret_id, function_arn));
@@ -171,8 +163,8 @@ impl<E: Engine> Rotator<E> {
                 Some(left) => tokio::time::timeout(step_budget(left), checks).await.is_ok(),
             };
             if !finished {
-                let waiting = match self.activity.current() {
-                    Some(w) => format!(", waiting {:.1?} for {}", w.for_, w.what),
+                let waiting = match self.engine.activity.current() {
+                    Some(w) => format!(", {w}"),
                     None => String::new(),
                 };
                 report.fail(
@@ -393,13 +385,18 @@ impl<E: Engine> Rotator<E> {
             .await
     }
 
+    /// Whether the rotation of `current` makes its change as the `masterarn` admin.
+    fn uses_admin(&self, current: &DbSecret) -> bool {
+        match self.config.strategy {
+            Strategy::AlternatingUsers => true,
+            Strategy::SingleUser => E::SINGLE_USER_USES_ADMIN && current.masterarn.is_some(),
+        }
+    }
+
     /// The `masterarn` secret: readable, usable, not the rotated user, and able to log in
     /// where the rotation uses it. Returns the admin when the rotation uses it and it works.
     async fn check_admin(&self, report: &mut Report, current: &DbSecret) -> Option<DbSecret> {
-        let uses_admin = match self.config.strategy {
-            Strategy::AlternatingUsers => true,
-            Strategy::SingleUser => E::SINGLE_USER_USES_ADMIN && current.masterarn.is_some(),
-        };
+        let uses_admin = self.uses_admin(current);
         let Some(masterarn) = current.masterarn.as_deref() else {
             if self.config.strategy == Strategy::AlternatingUsers {
                 report.fail(
@@ -494,10 +491,7 @@ impl<E: Engine> Rotator<E> {
         current: &DbSecret,
         admin: Option<&DbSecret>,
     ) {
-        let uses_admin = match self.config.strategy {
-            Strategy::AlternatingUsers => true,
-            Strategy::SingleUser => E::SINGLE_USER_USES_ADMIN && current.masterarn.is_some(),
-        };
+        let uses_admin = self.uses_admin(current);
         let actor = match (uses_admin, admin) {
             (false, _) => current,
             (true, Some(admin)) => admin,

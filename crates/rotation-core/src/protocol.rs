@@ -16,12 +16,11 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 /// An engine, a Secrets Manager client and the settings: everything a step needs.
 pub struct Rotator<E> {
-    /// The engine, each operation recorded in `activity`.
+    /// The engine, each operation recorded in its `activity`, which the store shares: what
+    /// the step is waiting for, for the message of a step that runs out of time.
     pub(crate) engine: Tracked<E>,
     pub(crate) store: SecretStore,
     pub(crate) config: Config,
-    /// What the step is waiting for, for the message of a step that runs out of time.
-    pub(crate) activity: Activity,
 }
 
 /// How much of the time an invocation has left is kept to report a step that ran out of it:
@@ -79,11 +78,10 @@ impl<E: Engine> Rotator<E> {
         Rotator {
             engine: Tracked {
                 inner: engine,
-                activity: activity.clone(),
+                activity,
             },
             store,
             config,
-            activity,
         }
     }
 
@@ -115,7 +113,7 @@ impl<E: Engine> Rotator<E> {
                 "step started"
             );
             let started = Instant::now();
-            self.activity.clear();
+            self.engine.activity.clear();
             // Boxed: the engines' futures are deep, and their layout is computed only once here.
             let steps = Box::pin(self.dispatch(event));
             let result = match left {
@@ -127,7 +125,7 @@ impl<E: Engine> Rotator<E> {
                             arn: event.inner.secret_id.clone(),
                             step: event.inner.step.clone(),
                             after: started.elapsed(),
-                            waiting: self.activity.current(),
+                            waiting: self.engine.activity.current(),
                         })
                     }),
             };

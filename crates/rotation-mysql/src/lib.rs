@@ -79,6 +79,17 @@ impl MySql {
     async fn open(&self, creds: &DbSecret) -> Result<Session, EngineError> {
         Session::open(creds, &self.tls).await
     }
+
+    /// The account (user and host part) `creds` log in as: `CURRENT_USER()` of a session.
+    async fn account_of(&self, creds: &DbSecret) -> Result<(String, String), EngineError> {
+        let mut s = self.open(creds).await?;
+        let me = s.current_user().await;
+        s.close().await;
+        let me = me?;
+        sql::split_current_user(&me)
+            .map(|(u, h)| (u.to_owned(), h.to_owned()))
+            .ok_or_else(|| EngineError::Database(format!("CURRENT_USER() returned {me:?}")))
+    }
 }
 
 impl Engine for MySql {
@@ -112,13 +123,6 @@ impl Engine for MySql {
         Ok(())
     }
 
-    async fn check_login(&self, creds: &DbSecret) -> Result<(), EngineError> {
-        let mut s = self.open(creds).await?;
-        let result = s.ping_now().await;
-        s.close().await;
-        result
-    }
-
     async fn probe_login(&self, creds: &DbSecret) -> Result<Transport, EngineError> {
         let mut s = self.open(creds).await?;
         let result = s.ping_now().await;
@@ -134,19 +138,12 @@ impl Engine for MySql {
         if req.alternate.is_none() {
             return Ok(Rights::Complete);
         }
-        let mut cur = self.open(req.current).await?;
-        let me = cur.current_user().await;
-        cur.close().await;
-        let me = me?;
-        let (src_user, host) = sql::split_current_user(&me)
-            .ok_or_else(|| EngineError::Database(format!("CURRENT_USER() returned {me:?}")))?;
+        let (src_user, host) = self.account_of(req.current).await?;
+        let (src_user, host) = (src_user.as_str(), host.as_str());
         let admin_user = req.actor.username.as_str();
         let mut admin = self.open(req.actor).await?;
         let result = async {
-            let own = admin.current_user().await?;
-            let admin_account = sql::split_current_user(&own)
-                .map(|(u, h)| sql::account(u, h, false))
-                .unwrap_or_else(|| sql::account(admin_user, "%", false));
+            let admin_account = quoted_current_user(&mut admin, admin_user).await?;
             let admin_lines = admin.show("SHOW GRANTS", admin_user).await?;
             // SHOW GRANTS FOR only: SHOW CREATE USER would bring the hash, which is not needed.
             let account = sql::account(src_user, host, false);
@@ -228,12 +225,7 @@ impl Engine for MySql {
 
     async fn set_alternate(&self, req: SetAlternate<'_>) -> Result<(), EngineError> {
         // The exact account the current credentials log in as gives the host part.
-        let mut cur = self.open(req.current).await?;
-        let me = cur.current_user().await?;
-        cur.close().await;
-        let (src_user, host) = sql::split_current_user(&me)
-            .map(|(u, h)| (u.to_owned(), h.to_owned()))
-            .ok_or_else(|| EngineError::Database(format!("CURRENT_USER() returned {me:?}")))?;
+        let (src_user, host) = self.account_of(req.current).await?;
         let target_user = req.pending.username.as_str();
         let admin_user = req.admin.username.as_str();
 
@@ -249,6 +241,15 @@ impl Engine for MySql {
         admin.close().await;
         result
     }
+}
+
+/// The account (`CURRENT_USER()`) of the session, quoted; `'<user>'@'%'` if the server's answer
+/// cannot be split.
+async fn quoted_current_user(s: &mut Session, user: &str) -> Result<String, EngineError> {
+    let me = s.current_user().await?;
+    Ok(sql::split_current_user(&me)
+        .map(|(u, h)| sql::account(u, h, false))
+        .unwrap_or_else(|| sql::account(user, "%", false)))
 }
 
 /// Make `target_user`@`host` an exact copy of `src_user`@`host` with `password`, as the admin:
@@ -313,10 +314,9 @@ async fn clone_account(
                 continue;
             };
             if let Err(e) = admin.exec(&grant, admin_user).await {
-                let me = admin.current_user().await.unwrap_or_default();
-                let me = sql::split_current_user(&me)
-                    .map(|(u, h)| sql::account(u, h, false))
-                    .unwrap_or_else(|| sql::account(admin_user, "%", false));
+                let me = quoted_current_user(admin, admin_user)
+                    .await
+                    .unwrap_or_else(|_| sql::account(admin_user, "%", false));
                 return Err(grant_refused(e, line, (src_user, host), &me));
             }
         }

@@ -74,11 +74,16 @@ impl PostgreSql {
     }
 }
 
-async fn facts(s: &Session) -> Result<ServerFacts, EngineError> {
+/// `server_version_num`.
+async fn version_num(s: &Session) -> Result<u32, EngineError> {
     let version = s.show("SHOW server_version_num").await?;
-    let version_num = version.trim().parse::<u32>().map_err(|_| {
+    version.trim().parse::<u32>().map_err(|_| {
         EngineError::Database(format!("server_version_num is {version:?}, not a number"))
-    })?;
+    })
+}
+
+async fn facts(s: &Session) -> Result<ServerFacts, EngineError> {
+    let version_num = version_num(s).await?;
     let encryption = s.show("SHOW password_encryption").await?;
     let method = PasswordMethod::detect(&encryption, version_num);
     if method == PasswordMethod::Md5 {
@@ -319,13 +324,6 @@ impl Engine for PostgreSql {
             Some(problem) => Err(EngineError::Refused(problem)),
             None => Ok(()),
         }
-    }
-
-    async fn check_login(&self, creds: &DbSecret) -> Result<(), EngineError> {
-        let s = self.open(creds).await?;
-        let result = s.show("SELECT NOW()").await.map(drop);
-        s.close().await;
-        result
     }
 
     async fn probe_login(&self, creds: &DbSecret) -> Result<Transport, EngineError> {

@@ -4,7 +4,9 @@
 //! catalog-only rules the rotation itself applies before it changes anything
 //! ([`check_admin_may`](super::check_admin_may), [`check_admin_may_copy`](super::check_admin_may_copy)).
 
-use super::{Session, check_admin_may, check_admin_may_copy, role, role_settings, sql};
+use super::{
+    Session, check_admin_may, check_admin_may_copy, role, role_settings, sql, version_num,
+};
 use rotation_core::{EngineError, Rights};
 
 /// As the admin on `s`: the rights needed to reset `target`, the other user of `current`'s pair.
@@ -13,10 +15,7 @@ pub(crate) async fn alternating(
     current: &str,
     target: &str,
 ) -> Result<Rights, EngineError> {
-    let version = s.show("SHOW server_version_num").await?;
-    let version_num = version.trim().parse::<u32>().map_err(|_| {
-        EngineError::Database(format!("server_version_num is {version:?}, not a number"))
-    })?;
+    let version_num = version_num(s).await?;
     let base = sql::pair_base(current, target);
     let Some(base_row) = role(s, base).await? else {
         return Ok(Rights::Missing(vec![format!(

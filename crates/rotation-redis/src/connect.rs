@@ -379,8 +379,8 @@ impl Session {
         Ok((answer != "OK").then_some(answer))
     }
 
-    /// `CONFIG GET aclfile`: `Some("")` when the server keeps no ACL file, `None` when the user
-    /// may not ask.
+    /// `CONFIG GET aclfile`: `Some("")` when the server keeps no ACL file, `None` (logged)
+    /// when the user may not ask or the command is renamed away.
     pub async fn aclfile(&mut self) -> Result<Option<String>, EngineError> {
         match self
             .query::<Vec<String>>(redis::cmd("CONFIG").arg("GET").arg("aclfile"), false)
@@ -388,7 +388,10 @@ impl Session {
         {
             Ok(pair) => Ok(Some(pair.get(1).cloned().unwrap_or_default())),
             Err(e @ EngineError::Network { .. }) => Err(e),
-            Err(_) => Ok(None),
+            Err(e) => {
+                info!(error = %e, "cannot read the aclfile setting");
+                Ok(None)
+            }
         }
     }
 
@@ -472,17 +475,10 @@ impl Session {
     /// `CONFIG GET aclfile` says whether it has one. A user may lack the right to ask (or the
     /// command may be renamed away); then `ACL SAVE` is tried anyway, and its answer tells.
     pub async fn persist(&mut self) -> Result<Persistence, EngineError> {
-        let aclfile = match self
-            .query::<Vec<String>>(redis::cmd("CONFIG").arg("GET").arg("aclfile"), false)
-            .await
-        {
-            Ok(pair) => Some(pair.get(1).cloned().unwrap_or_default()),
-            Err(e @ EngineError::Network { .. }) => return Err(e),
-            Err(e) => {
-                info!(error = %e, "cannot read the aclfile setting; trying ACL SAVE to find out whether the server keeps an ACL file");
-                None
-            }
-        };
+        let aclfile = self.aclfile().await?;
+        if aclfile.is_none() {
+            info!("trying ACL SAVE to find out whether the server keeps an ACL file");
+        }
         if aclfile.as_deref() == Some("") {
             return Ok(Persistence::MemoryOnly);
         }

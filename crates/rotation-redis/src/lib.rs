@@ -135,24 +135,16 @@ impl Engine for RedisEngine {
         }
     }
 
-    async fn check_login(&self, creds: &DbSecret) -> Result<(), EngineError> {
-        match self.open(creds).await?.ping().await {
+    async fn probe_login(&self, creds: &DbSecret) -> Result<Transport, EngineError> {
+        let mut session = self.open(creds).await?;
+        match session.ping().await {
+            Ok(()) => {}
             // An application user may lack `+ping` (it is in @connection, not @read or
             // @write). The server checks rights only after a successful AUTH, so the refusal
             // proves the login as well as a PONG would.
             Err(EngineError::Permission { .. }) => {
                 debug!(user = %creds.username, "logged in; the user may not run PING");
-                Ok(())
             }
-            other => other,
-        }
-    }
-
-    async fn probe_login(&self, creds: &DbSecret) -> Result<Transport, EngineError> {
-        let mut session = self.open(creds).await?;
-        match session.ping().await {
-            // As in check_login: a refused PING comes after a successful AUTH.
-            Ok(()) | Err(EngineError::Permission { .. }) => {}
             Err(e) => return Err(e),
         }
         Ok(self.tls.transport(creds.ssl, session.is_tls()))

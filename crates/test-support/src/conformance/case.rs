@@ -36,6 +36,30 @@ pub async fn store_admin<A: Adapter>(a: &A, sm: &Sm) -> String {
     sm.create("conf-admin-", &a.admin_secret()).await
 }
 
+/// Store an admin secret for `user` with `password`: the server's admin secret with those
+/// credentials instead. Returns its ARN.
+pub async fn store_admin_as<A: Adapter>(a: &A, sm: &Sm, user: &str, password: &str) -> String {
+    let mut value = a.admin_secret();
+    value["username"] = json!(user);
+    value["password"] = json!(password);
+    sm.create("conf-admin-", &value).await
+}
+
+/// Where the suite's secrets for `strategy` name the admin, store it RDS-style (credentials
+/// only), so that it names whatever database the rotated secret names. Returns its ARN.
+pub async fn store_rds_style_admin<A: Adapter>(
+    a: &A,
+    sm: &Sm,
+    strategy: Strategy,
+) -> Option<String> {
+    if !names_admin::<A>(strategy) {
+        return None;
+    }
+    let admin = a.admin_secret();
+    let value = json!({"username": admin["username"], "password": admin["password"]});
+    Some(sm.create("conf-admin-", &value).await)
+}
+
 /// The rotated secret for `user`, naming `masterarn` when given.
 pub fn secret_with<A: Adapter>(
     a: &A,

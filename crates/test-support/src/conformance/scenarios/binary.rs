@@ -225,15 +225,8 @@ fn times_out(f: &Function, arn: &str, token: &str, step: &str, limit: Duration) 
 pub async fn binary_step_outlives_its_deadline<A: Adapter>(a: &A, strategy: Strategy) {
     let limit = Duration::from_secs(4);
     let sm = crate::secrets::Sm::from_env();
-    let master = match crate::conformance::case::names_admin::<A>(strategy) {
-        false => None,
-        true => {
-            // RDS-style (credentials only), so that it names the same silent database.
-            let admin = a.admin_secret();
-            let value = json!({"username": admin["username"], "password": admin["password"]});
-            Some(sm.create("conf-admin-", &value).await)
-        }
-    };
+    // RDS-style (credentials only), so that it names the same silent database.
+    let master = crate::conformance::case::store_rds_style_admin(a, &sm, strategy).await;
     let silent = crate::net::silent_port();
     let arn = sm
         .create(

@@ -5,7 +5,9 @@
 //! password appears in the report or in what the function prints.
 
 use crate::conformance::Adapter;
-use crate::conformance::case::{Case, clone_of, names_admin, secret_with, store_admin};
+use crate::conformance::case::{
+    Case, clone_of, names_admin, secret_with, store_admin, store_admin_as,
+};
 use crate::conformance::scenarios::binary::{admin_password, assert_no_secret, settled_output};
 use crate::lambda::{Function, Outcome};
 use crate::secrets::Sm;
@@ -318,10 +320,7 @@ pub async fn preflight_admin_without_rights<A: Adapter>(a: &A, strategy: Strateg
     let weak = unique("pfweak");
     let weak_password = unique("Weak-pw-");
     a.create_user(&weak, &weak_password).await;
-    let mut weak_secret = a.admin_secret();
-    weak_secret["username"] = json!(weak);
-    weak_secret["password"] = json!(weak_password);
-    let master = sm.create("conf-weak-admin-", &weak_secret).await;
+    let master = store_admin_as(a, &sm, &weak, &weak_password).await;
     let (arn, user, password) = configured(a, &sm, strategy, Some(&master), false).await;
     let before = state(a, &sm, &arn, &user).await;
     let weak_before = a.account_state(&weak).await;

@@ -3,7 +3,8 @@
 
 use crate::conformance::Adapter;
 use crate::conformance::case::{
-    Case, assert_reads, assert_refused, clone_of, fails_at, names_admin, secret_with,
+    Case, assert_reads, assert_refused, clone_of, fails_at, secret_with, store_admin_as,
+    store_rds_style_admin,
 };
 use crate::lambda::Function;
 use crate::secrets::{Sm, step};
@@ -113,14 +114,7 @@ pub async fn database_down<A: Adapter>(a: &A, strategy: Strategy) {
     let sm = Sm::from_env();
     // The admin secret RDS-style (credentials only), so that it names the same database and
     // the failure is the network's.
-    let master = match names_admin::<A>(strategy) {
-        false => None,
-        true => {
-            let admin = a.admin_secret();
-            let value = json!({"username": admin["username"], "password": admin["password"]});
-            Some(sm.create("conf-admin-", &value).await)
-        }
-    };
+    let master = store_rds_style_admin(a, &sm, strategy).await;
     let refused = crate::net::free_port();
     let arn = sm
         .create(
@@ -201,10 +195,7 @@ pub async fn admin_is_never_rotated<A: Adapter>(a: &A, strategy: Strategy) {
     let admin = unique("adm");
     let admin_password = unique("Adm-pw-");
     a.create_admin(&admin, &admin_password).await;
-    let mut admin_secret = a.admin_secret();
-    admin_secret["username"] = json!(admin);
-    admin_secret["password"] = json!(admin_password);
-    let master = sm.create("conf-own-admin-", &admin_secret).await;
+    let master = store_admin_as(a, &sm, &admin, &admin_password).await;
     let (user, password) = match strategy {
         Strategy::SingleUser => (admin.clone(), admin_password.clone()),
         Strategy::AlternatingUsers => {
