@@ -17,6 +17,7 @@
 
 pub mod case;
 pub mod scenarios;
+pub mod soak;
 
 pub use case::Case;
 
@@ -134,6 +135,12 @@ pub trait Adapter: Sized + Send + Sync + 'static {
     /// rules without the password hashes. Panics when the user does not exist.
     fn account_state(&self, user: &str) -> impl Future<Output = String> + Send;
 
+    /// The password verifiers the server holds for `user`, read as the admin (MySQL its
+    /// `authentication_string`, PostgreSQL its `rolpassword`, Redis its password hashes);
+    /// empty when the user does not exist or has none. The soak counts them (at most the
+    /// documented number of passwords is valid) and looks for them in the functions' output.
+    fn verifiers(&self, user: &str) -> impl Future<Output = Vec<String>> + Send;
+
     /// User names that are hostile but legal on this engine: quotes, backslashes, `%`,
     /// multi-byte characters, SQL or ACL syntax. Each must rotate without injection. The suite
     /// puts a unique prefix of up to 12 characters before each (so that concurrent tests never
@@ -188,6 +195,7 @@ macro_rules! __conformance_strategy {
                     full_rotation,
                     two_rotations,
                     every_step_twice,
+                    new_token_after_abandoned_rotation,
                     tampered_pending,
                     database_down,
                     hostile_names_and_passwords,
@@ -205,6 +213,7 @@ macro_rules! __conformance_strategy {
                     preflight_tls_failure,
                     preflight_rotation_names_another_function,
                     preflight_admin_without_rights,
+                    soak,
                     $($only,)*
                 ]
             );

@@ -1,7 +1,9 @@
 //! An HTTP proxy in front of the Secrets Manager emulator that counts calls by operation
 //! (`X-Amz-Target`), so tests and benchmarks can see how many calls a rotation makes; and
 //! [`serve`], the proxy itself, for tests that want to see or answer requests themselves;
-//! [`ThrottlingProxy`] answers most calls with `ThrottlingException` while it is told to.
+//! [`ThrottlingProxy`] answers most calls with `ThrottlingException` while it is told to;
+//! [`FaultProxy`] injects the faults of the soak (throttling, 5xx, dropped connections, lost
+//! replies to writes).
 
 use crate::http::read_message;
 use std::collections::HashMap;
@@ -11,8 +13,17 @@ use std::sync::{Arc, Mutex};
 
 /// What a proxy does with each request: it is given the operation (the last part of
 /// `X-Amz-Target`, or `other`) and the body, and returns `None` to forward the request, or a
-/// whole HTTP response to answer it with instead.
+/// whole HTTP response to answer it with instead, or [`DROP`] or [`LOSE_REPLY`].
 pub type Intercept = dyn Fn(&str, &[u8]) -> Option<String> + Send + Sync;
+
+/// What an [`Intercept`] returns to close the connection without answering, as a network
+/// fault or a crashed front end does.
+pub const DROP: &str = "\u{0}drop";
+
+/// What an [`Intercept`] returns to forward the request, let the service carry it out, and
+/// then close the connection without passing the reply on: the caller cannot tell whether
+/// its write happened.
+pub const LOSE_REPLY: &str = "\u{0}lose-reply";
 
 /// The proxy; its counters are shared with the serving threads.
 pub struct CountingProxy {
@@ -47,6 +58,17 @@ fn relay(client: TcpStream, upstream_addr: String, intercept: Arc<Intercept>) {
     let mut upstream_r = BufReader::new(upstream);
     while let Some((head, body)) = read_message(&mut client_r) {
         if let Some(response) = intercept(&operation(&head), &body) {
+            if response == DROP {
+                return;
+            }
+            if response == LOSE_REPLY {
+                if upstream_w.write_all(head.as_bytes()).is_ok()
+                    && upstream_w.write_all(&body).is_ok()
+                {
+                    let _ = read_message(&mut upstream_r);
+                }
+                return;
+            }
             if client_w.write_all(response.as_bytes()).is_err() {
                 return;
             }
@@ -183,5 +205,122 @@ impl ThrottlingProxy {
     /// How many calls were refused so far.
     pub fn refused(&self) -> usize {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).refused
+    }
+}
+
+/// A fault [`FaultProxy`] injects while it is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Three calls of every four answered with `ThrottlingException` (HTTP 400).
+    Throttle,
+    /// Every second call answered with `InternalServiceError` (HTTP 500).
+    ServerError,
+    /// Every second call's connection closed without an answer.
+    Dropped,
+    /// The first write of each kind (`PutSecretValue`, `UpdateSecretVersionStage`) carried
+    /// out, and its reply lost.
+    LostReply,
+}
+
+impl Fault {
+    /// Every fault, in a fixed order.
+    pub const ALL: [Fault; 4] = [
+        Fault::Throttle,
+        Fault::ServerError,
+        Fault::Dropped,
+        Fault::LostReply,
+    ];
+
+    /// A short name, as the soak prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Throttle => "throttle",
+            Fault::ServerError => "5xx",
+            Fault::Dropped => "dropped",
+            Fault::LostReply => "lost-reply",
+        }
+    }
+}
+
+#[derive(Default)]
+struct Faults {
+    fault: Option<Fault>,
+    seen: usize,
+    injected: usize,
+    lost: Vec<String>,
+}
+
+/// A proxy in front of the Secrets Manager emulator that injects one [`Fault`] while it is
+/// set, and forwards everything otherwise.
+pub struct FaultProxy {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    state: Arc<Mutex<Faults>>,
+}
+
+fn error_response(status: &str, kind: &str, message: &str) -> String {
+    let body = format!(r#"{{"__type":"{kind}","message":"{message}"}}"#);
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: {kind}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+impl FaultProxy {
+    /// Listen on a free loopback port and forward to `upstream_url`, injecting nothing yet.
+    pub fn start(upstream_url: &str) -> FaultProxy {
+        let state = Arc::new(Mutex::new(Faults::default()));
+        let s = Arc::clone(&state);
+        let url = serve(
+            upstream_url,
+            Arc::new(move |op: &str, _body: &[u8]| {
+                let mut f = s.lock().unwrap_or_else(|p| p.into_inner());
+                let fault = f.fault?;
+                f.seen += 1;
+                let seen = f.seen;
+                let answer = match fault {
+                    Fault::Throttle if seen % 4 != 0 => Some(error_response(
+                        "400 Bad Request",
+                        "ThrottlingException",
+                        "Rate exceeded",
+                    )),
+                    Fault::ServerError if seen % 2 == 1 => Some(error_response(
+                        "500 Internal Server Error",
+                        "InternalServiceError",
+                        "An internal error occurred",
+                    )),
+                    Fault::Dropped if seen % 2 == 1 => Some(DROP.to_owned()),
+                    Fault::LostReply
+                        if matches!(op, "PutSecretValue" | "UpdateSecretVersionStage")
+                            && !f.lost.iter().any(|o| o == op) =>
+                    {
+                        f.lost.push(op.to_owned());
+                        Some(LOSE_REPLY.to_owned())
+                    }
+                    _ => None,
+                };
+                if answer.is_some() {
+                    f.injected += 1;
+                }
+                answer
+            }),
+        );
+        FaultProxy { url, state }
+    }
+
+    /// Inject `fault` from now on (`None`: forward everything).
+    pub fn set(&self, fault: Option<Fault>) {
+        let mut f = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        f.fault = fault;
+        f.seen = 0;
+        f.lost.clear();
+    }
+
+    /// How many calls were answered with a fault (or had their reply lost) so far.
+    pub fn injected(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .injected
     }
 }

@@ -110,6 +110,19 @@ impl Adapter for MySqlAdapter {
         user_exists(&self.db, user).await
     }
 
+    async fn verifiers(&self, user: &str) -> Vec<String> {
+        let mut c = admin(&self.db).await;
+        let hashes: Vec<String> = c
+            .exec(
+                "SELECT authentication_string FROM mysql.user WHERE User = ? AND Host = '%'",
+                (user,),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("the hash of {user:?}: {e}"));
+        let _ = c.disconnect().await;
+        hashes.into_iter().filter(|h| !h.is_empty()).collect()
+    }
+
     /// The account's plugin, `REQUIRE` options, limits and lock, as values (an option given as
     /// its default reads the same as one never given), and its grants.
     async fn account_state(&self, user: &str) -> String {

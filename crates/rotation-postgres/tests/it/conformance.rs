@@ -152,6 +152,20 @@ impl Adapter for PostgresAdapter {
         role_exists(&self.db, user).await
     }
 
+    async fn verifiers(&self, user: &str) -> Vec<String> {
+        admin(&self.db)
+            .await
+            .query(
+                "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
+                &[&user],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("the verifier of {user:?}: {e:?}"))
+            .iter()
+            .filter_map(|row| row.get::<_, Option<String>>(0))
+            .collect()
+    }
+
     async fn account_state(&self, user: &str) -> String {
         admin(&self.db)
             .await

@@ -118,6 +118,10 @@ impl Adapter for RedisAdapter {
         self.db.exists(user).await
     }
 
+    async fn verifiers(&self, user: &str) -> Vec<String> {
+        self.db.hashes_of(user).await
+    }
+
     /// `ACL GETUSER` without the password hashes.
     async fn account_state(&self, user: &str) -> String {
         self.db

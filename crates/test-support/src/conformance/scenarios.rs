@@ -12,12 +12,15 @@
 //!   Secrets Manager call budget).
 //! - [`preflight`]: the preflight check through the shipped binaries, healthy and failing, and
 //!   that it changes nothing and shows no password.
+//! - [`soak`](super::soak::soak): the fault soak, short (its own module, shared with
+//!   `cargo xtask soak`).
 
 pub mod binary;
 pub mod preflight;
 pub mod refusals;
 pub mod rotation;
 
+pub use super::soak::soak;
 pub use binary::{
     binary_call_budget, binary_configuration_test_passes,
     binary_killed_after_set_secret_and_retried, binary_rotates_and_prints_no_secret,
@@ -34,5 +37,5 @@ pub use refusals::{
 };
 pub use rotation::{
     awsprevious_fallback, every_step_twice, exclude_characters, full_rotation,
-    hostile_names_and_passwords, two_rotations,
+    hostile_names_and_passwords, new_token_after_abandoned_rotation, two_rotations,
 };

@@ -145,6 +145,34 @@ pub async fn every_step_twice<A: Adapter>(a: &A, strategy: Strategy) {
     }
 }
 
+/// A rotation abandoned after its setSecret (an operator takes AWSPENDING off the stuck
+/// version, as the service asks before it starts another) and a new rotation with a new
+/// token: the new one completes, though for single user the database holds the abandoned
+/// version's password, which no label points to any more. What the soak found first.
+pub async fn new_token_after_abandoned_rotation<A: Adapter>(a: &A, strategy: Strategy) {
+    let c = Case::new(a, strategy, "abandon").await;
+    let r = a.rotator(&c.sm, strategy, &[]);
+    let stuck = c.sm.start_rotation(&c.arn).await;
+    for s in ["createSecret", "setSecret"] {
+        crate::secrets::step(&r, &c.arn, &stuck, s)
+            .await
+            .unwrap_or_else(|e| panic!("{s} of the rotation to abandon: {e}"));
+    }
+    let abandoned = c.pending_password(&stuck).await;
+    c.sm.clear_pending(&c.arn, &stuck).await;
+    let token = c.sm.start_rotation(&c.arn).await;
+    rotate(&r, &c.arn, &token).await;
+    assert_eq!(
+        c.sm.version_of(&c.arn, "AWSCURRENT").await.as_deref(),
+        Some(token.as_str()),
+        "AWSCURRENT is on the new token"
+    );
+    assert_stage_reads(a, &c, "AWSCURRENT").await;
+    if strategy == Strategy::SingleUser && !A::SINGLE_USER_KEEPS_OLD_PASSWORD {
+        assert_refused(a, &c.user, &abandoned, "the abandoned rotation's password").await;
+    }
+}
+
 /// Hostile user names and passwords, and generated passwords with any punctuation
 /// (`EXCLUDE_CHARACTERS` empty), rotate without injection: each user reads the canary with
 /// AWSCURRENT after two rotations, nothing about it but its password changed, and the admin
