@@ -476,15 +476,21 @@ impl<E: Engine> Rotator<E> {
             return Ok(());
         }
         let login = match login {
-            Some(login) => login,
+            Some(login) => Some(login),
             // Only the new password works: the change happened, and is repeated with it.
-            None if pending_works => pending.clone(),
+            None if pending_works => Some(pending.clone()),
+            // A rotation abandoned after its setSecret (an operator took AWSPENDING off it to
+            // start this one) left the database with a password only its version holds.
+            None => self.abandoned_login(cx, &current, &known).await?,
+        };
+        let login = match login {
+            Some(login) => login,
             None => {
                 return Err(cx.db(
                     "AWSCURRENT and AWSPREVIOUS",
                     EngineError::Authentication {
                         user: current.username.clone(),
-                        detail: "neither the AWSCURRENT nor the AWSPREVIOUS password logs in, and AWSPENDING does not either".into(),
+                        detail: "neither the AWSCURRENT nor the AWSPREVIOUS password logs in, AWSPENDING does not either, nor does any version an abandoned rotation left".into(),
                     },
                     &known,
                 ));
@@ -524,6 +530,53 @@ impl<E: Engine> Rotator<E> {
             Err(e) if e.is_authentication() => Ok(false),
             Err(e) => Err(cx.db(AWSPENDING, e, known)),
         }
+    }
+
+    /// The newest version no label points to any more (at most five are tried) that names
+    /// the same account and logs in: the password a rotation abandoned after its setSecret
+    /// left in the database. Such a version is one of this secret's own, and differs from
+    /// AWSCURRENT in the password alone, so it can reach no other account. Without
+    /// `secretsmanager:ListSecretVersionIds` nothing is found, and a warning says so.
+    async fn abandoned_login(
+        &self,
+        cx: &Cx<'_>,
+        current: &DbSecret,
+        known: &[&DbSecret],
+    ) -> Result<Option<DbSecret>, RotationError> {
+        let versions = match self.store.unlabelled_versions(cx.secret_id).await {
+            Ok(v) => v,
+            Err(e) => {
+                warn!(error = %e, "cannot list the secret's versions to look for the password of an abandoned rotation; grant secretsmanager:ListSecretVersionIds on the secret");
+                return Ok(None);
+            }
+        };
+        for id in versions.iter().filter(|id| *id != cx.token).take(5) {
+            let Some(json) = self
+                .store
+                .get_version(cx.secret_id, id)
+                .await
+                .map_err(|e| cx.sm(e))?
+            else {
+                continue;
+            };
+            let Ok(candidate) = DbSecret::parse(&json, &E::RULES) else {
+                continue;
+            };
+            if !candidate.differing_keys(current, &["password"]).is_empty() {
+                continue;
+            }
+            let mut all = known.to_vec();
+            all.push(&candidate);
+            match self.engine.check_login(&candidate).await {
+                Ok(()) => {
+                    warn!(version = %id, "the password of an abandoned rotation's version logs in; changing the password with it");
+                    return Ok(Some(candidate));
+                }
+                Err(e) if e.is_authentication() => {}
+                Err(e) => return Err(cx.db("an abandoned rotation's version", e, &all)),
+            }
+        }
+        Ok(None)
     }
 
     /// AWSPREVIOUS, if it names the same user, host and port and logs in.

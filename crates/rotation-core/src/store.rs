@@ -167,6 +167,65 @@ impl SecretStore {
         }
     }
 
+    /// `ListSecretVersionIds`, deprecated versions included: the ids of the versions no label
+    /// points to, newest first (at most the first 100 versions the service lists).
+    pub async fn unlabelled_versions(&self, secret_id: &str) -> Result<Vec<String>, StoreError> {
+        let out = self
+            .call(
+                "ListSecretVersionIds",
+                self.client
+                    .list_secret_version_ids()
+                    .secret_id(secret_id)
+                    .include_deprecated(true)
+                    .max_results(100)
+                    .send(),
+            )
+            .await
+            .map_err(|e| store_error("ListSecretVersionIds", &e))?;
+        let mut versions: Vec<_> = out
+            .versions()
+            .iter()
+            .filter(|v| v.version_stages().is_empty())
+            .filter_map(|v| {
+                let created = v.created_date().map_or(0.0, |d| d.as_secs_f64());
+                Some((created, v.version_id()?.to_owned()))
+            })
+            .collect();
+        versions.sort_by(|a, b| b.0.total_cmp(&a.0));
+        Ok(versions.into_iter().map(|(_, id)| id).collect())
+    }
+
+    /// `GetSecretValue` of one version by its id alone (it may carry no label). `Ok(None)` when
+    /// the service answers `ResourceNotFoundException`.
+    pub async fn get_version(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+    ) -> Result<Option<SecretString>, StoreError> {
+        let result = self
+            .call(
+                "GetSecretValue",
+                self.client
+                    .get_secret_value()
+                    .secret_id(secret_id)
+                    .version_id(version_id)
+                    .send(),
+            )
+            .await;
+        match result {
+            Ok(out) => Ok(Some(SecretString::from(
+                out.secret_string().unwrap_or_default().to_owned(),
+            ))),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(store_error("GetSecretValue", &e)),
+        }
+    }
+
     /// `GetRandomPassword`.
     pub async fn random_password(
         &self,

@@ -538,6 +538,9 @@ fn policy_statements(f: Function) -> Vec<Value> {
                 "secretsmanager:GetSecretValue",
                 "secretsmanager:PutSecretValue",
                 "secretsmanager:UpdateSecretVersionStage",
+                // Single user's setSecret looks for the password of a rotation abandoned
+                // after its setSecret, in versions no label points to.
+                "secretsmanager:ListSecretVersionIds",
             ],
             "Resource": sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*"),
             "Condition": {
@@ -883,6 +886,7 @@ mod tests {
                             "secretsmanager:GetSecretValue",
                             "secretsmanager:PutSecretValue",
                             "secretsmanager:UpdateSecretVersionStage",
+                            "secretsmanager:ListSecretVersionIds",
                         ]),
                         None,
                     ),

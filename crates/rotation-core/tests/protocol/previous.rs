@@ -79,7 +79,7 @@ async fn awsprevious_that_differs_in_another_key_is_not_used() {
                 "AuthenticationError"
             ),
             format!(
-                "setSecret for secret {arn}: with the AWSCURRENT and AWSPREVIOUS credentials, the database rejected the login of user 'app': neither the AWSCURRENT nor the AWSPREVIOUS password logs in, and AWSPENDING does not either; check that the user exists and that the secret's password is the user's current password"
+                "setSecret for secret {arn}: with the AWSCURRENT and AWSPREVIOUS credentials, the database rejected the login of user 'app': neither the AWSCURRENT nor the AWSPREVIOUS password logs in, AWSPENDING does not either, nor does any version an abandoned rotation left; check that the user exists and that the secret's password is the user's current password"
             ),
             "{key}"
         );

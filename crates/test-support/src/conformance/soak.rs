@@ -587,13 +587,13 @@ impl<'a, A: Adapter> Run<'a, A> {
         let sm = &self.case.sm;
         let arn = &self.case.arn;
         // What createSecret wrote: a password the database may hold from now on.
-        if let (Some(token), None) = (&self.token, &self.written) {
-            if let Some(value) = sm.value(arn, "AWSPENDING", Some(token)).await {
-                if let Some(p) = value["password"].as_str() {
-                    self.passwords.push(p.to_owned());
-                }
-                self.written = Some(value);
+        if let (Some(token), None) = (&self.token, &self.written)
+            && let Some(value) = sm.value(arn, "AWSPENDING", Some(token)).await
+        {
+            if let Some(p) = value["password"].as_str() {
+                self.passwords.push(p.to_owned());
             }
+            self.written = Some(value);
         }
         let current = sm
             .value(arn, "AWSCURRENT", None)
@@ -737,10 +737,10 @@ pub async fn run_case<A: Adapter>(
             found = Some((i, v));
         }
     }
-    if found.is_none() {
-        if let Err(v) = run.finish().await {
-            found = Some((actions.len(), v));
-        }
+    if found.is_none()
+        && let Err(v) = run.finish().await
+    {
+        found = Some((actions.len(), v));
     }
     run.report.faulted_calls = run.proxy.injected();
     if found.is_some() {
@@ -767,12 +767,12 @@ pub async fn shrink<A: Adapter>(
         let mut candidate = best.clone();
         candidate.remove(i);
         tries += 1;
-        if let (_, Some((at, v))) = run_case(a, strategy, &candidate).await {
-            if v.invariant == invariant {
-                candidate.truncate((at + 1).min(candidate.len()));
-                i = i.min(candidate.len());
-                best = candidate;
-            }
+        if let (_, Some((at, v))) = run_case(a, strategy, &candidate).await
+            && v.invariant == invariant
+        {
+            candidate.truncate((at + 1).min(candidate.len()));
+            i = i.min(candidate.len());
+            best = candidate;
         }
     }
     best

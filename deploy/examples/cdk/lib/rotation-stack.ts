@@ -140,6 +140,7 @@ export class RotationStack extends Stack {
                 "secretsmanager:GetSecretValue",
                 "secretsmanager:PutSecretValue",
                 "secretsmanager:UpdateSecretVersionStage",
+                "secretsmanager:ListSecretVersionIds",
               ],
               resources: [secret.secretArn],
               conditions: {

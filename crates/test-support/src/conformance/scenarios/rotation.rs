@@ -161,7 +161,9 @@ pub async fn new_token_after_abandoned_rotation<A: Adapter>(a: &A, strategy: Str
     let abandoned = c.pending_password(&stuck).await;
     c.sm.clear_pending(&c.arn, &stuck).await;
     let token = c.sm.start_rotation(&c.arn).await;
-    rotate(&r, &c.arn, &token).await;
+    rotate(&r, &c.arn, &token)
+        .await
+        .unwrap_or_else(|e| panic!("the rotation with a new token: {e}"));
     assert_eq!(
         c.sm.version_of(&c.arn, "AWSCURRENT").await.as_deref(),
         Some(token.as_str()),
