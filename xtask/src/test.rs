@@ -170,7 +170,7 @@ fn is_root() -> bool {
 }
 
 /// Unpack each zip's `bootstrap` as `target/test-bin/<function>`.
-fn unpack(artifacts: &[dist::Artifact]) -> Result<PathBuf> {
+pub(crate) fn unpack(artifacts: &[dist::Artifact]) -> Result<PathBuf> {
     let dir = workspace_root().join("target").join("test-bin");
     std::fs::create_dir_all(&dir)?;
     for a in artifacts {
@@ -453,6 +453,21 @@ fn run_counting(cmd: &mut Command) -> Result<Counts> {
 
 /// Entry point of `cargo xtask test`.
 pub fn run_cli(args: &[String]) -> Result<()> {
+    run_with(args, &Extra::default())
+}
+
+/// What a caller other than `cargo xtask test` adds: variables for every test process, and
+/// whether the deployment templates and the CDK example are checked at the end.
+#[derive(Default)]
+pub struct Extra {
+    /// Set in every test process.
+    pub env: Vec<(String, String)>,
+    /// Skip the templates' lint and the CDK check.
+    pub skip_templates: bool,
+}
+
+/// `cargo xtask test` with `args`, and what `extra` adds.
+pub fn run_with(args: &[String], extra: &Extra) -> Result<()> {
     let (ours, cargo_args) = match args.iter().position(|a| a == "--") {
         Some(i) => (&args[..i], &args[i + 1..]),
         None => (args, &[][..]),
@@ -597,7 +612,8 @@ pub fn run_cli(args: &[String]) -> Result<()> {
             .env("ROTATION_TEST_ZIP_DIR", dist::dist_dir())
             .env("ROTATION_TEST_EXPECT_ZIPS", expected.join(","))
             .env("ROTATION_TEST_PANIC_PROBE", &panic_probe)
-            .envs(envs.iter().cloned());
+            .envs(envs.iter().cloned())
+            .envs(extra.env.iter().cloned());
     };
     let mut results = Vec::new();
     if main_pass {
@@ -667,6 +683,9 @@ pub fn run_cli(args: &[String]) -> Result<()> {
         bail!("some tests failed: {}", failed.join("; "));
     }
 
+    if extra.skip_templates {
+        return Ok(());
+    }
     eprintln!("xtask: linting the deployment templates");
     crate::package::lint()?;
     eprintln!("xtask: synthesizing and linting the CDK example");

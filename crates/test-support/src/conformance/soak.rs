@@ -5,7 +5,8 @@
 //! An action is a step (the one the service would call next), a step repeated, a step under
 //! a Secrets Manager fault (throttling, 5xx, a dropped connection, a lost reply), a process
 //! killed (SIGKILL) at a random moment of a step, a retry of the whole rotation, a tampered
-//! AWSPENDING and its repair, or a rotation abandoned and a new one started with a new token.
+//! AWSPENDING and its repair (see [`Tamper`]), or a rotation abandoned and a new one started
+//! with a new token.
 //! After every action:
 //!
 //! - AWSCURRENT logs in, except inside single user's window between setSecret and
@@ -70,7 +71,8 @@ impl Rng {
 }
 
 /// How an action tampers with AWSPENDING: each is a change the confused-deputy checks must
-/// refuse, so the steps fail and change nothing until it is repaired.
+/// refuse (or, once setSecret is done, a version of its own that takes the label, which the
+/// handler gate refuses), so the steps fail and change nothing until it is repaired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tamper {
     /// `username` becomes the admin's.
@@ -349,7 +351,13 @@ struct Run<'a, A: Adapter> {
     last: Option<usize>,
     /// AWSPENDING's value as createSecret wrote it, once seen.
     written: Option<Value>,
+    /// Whether AWSPENDING's value is tampered with (overwritten).
     tampered: bool,
+    /// The version a tampering put AWSPENDING on instead of the token's.
+    thief: Option<String>,
+    /// Whether setSecret has succeeded for the token: from then on the database holds its
+    /// password, and a tampering takes the label instead of overwriting the value.
+    set_done: bool,
     /// Every password a version of the secret has held (the first one first).
     passwords: Vec<String>,
     /// Every verifier the server held for the case's users.
@@ -386,6 +394,8 @@ impl<'a, A: Adapter> Run<'a, A> {
             last: None,
             written: None,
             tampered: false,
+            thief: None,
+            set_done: false,
             verifiers: Vec::new(),
             admin,
             window: None,
@@ -432,6 +442,8 @@ impl<'a, A: Adapter> Run<'a, A> {
         self.last = None;
         self.written = None;
         self.tampered = false;
+        self.thief = None;
+        self.set_done = false;
         self.report.rotations_started += 1;
     }
 
@@ -462,6 +474,9 @@ impl<'a, A: Adapter> Run<'a, A> {
         match &outcome {
             Some(Outcome::Ok(_)) => {
                 self.next = step + 1;
+                if step == 1 {
+                    self.set_done = true;
+                }
                 if step == 3 {
                     self.finished();
                 }
@@ -484,7 +499,9 @@ impl<'a, A: Adapter> Run<'a, A> {
         self.token = None;
         self.next = 0;
         self.last = None;
-        if let Some(start) = self.window.take() {
+        if let Some(start) = self.window.take()
+            && self.strategy == Strategy::SingleUser
+        {
             self.report
                 .windows_ms
                 .push(start.elapsed().as_millis() as u64);
@@ -529,6 +546,10 @@ impl<'a, A: Adapter> Run<'a, A> {
             Action::Tamper(how) => self.tamper(how).await,
             Action::Repair => self.repair().await,
             Action::Abandon => {
+                // The emulator lets a version's value be overwritten, which is how the soak
+                // tampers; the service's versions cannot change. The abandoned version keeps
+                // what createSecret wrote, as it would in the service.
+                self.repair().await;
                 if let Some(token) = self.token.clone() {
                     let stages = self.case.sm.stages(&self.case.arn).await;
                     let pending = stages
@@ -545,10 +566,18 @@ impl<'a, A: Adapter> Run<'a, A> {
         self.check().await
     }
 
+    /// Tamper with AWSPENDING. Before setSecret has succeeded, its value is overwritten (the
+    /// emulator allows it; the service's versions cannot change, so this is the worst case)
+    /// and setSecret must refuse it. After, a new version with the tampered value takes the
+    /// AWSPENDING label, which is all the service allows: the steps of the token must then
+    /// refuse to run, since it is no longer AWSPENDING.
     async fn tamper(&mut self, how: Tamper) {
         let (Some(token), Some(written)) = (self.token.clone(), self.written.clone()) else {
             return;
         };
+        if self.tampered || self.thief.is_some() {
+            return;
+        }
         let mut value = written;
         match how {
             Tamper::Admin => value["username"] = json!(self.admin.0),
@@ -561,23 +590,47 @@ impl<'a, A: Adapter> Run<'a, A> {
                 }
             }
         }
-        self.case
-            .sm
-            .tamper_pending(&self.case.arn, &token, &value)
-            .await;
-        self.tampered = true;
+        let sm = &self.case.sm;
+        if self.set_done {
+            // Tokens are 32 to 64 characters long.
+            let thief = format!("{:0<40}", crate::unique("thief-"));
+            sm.client
+                .put_secret_value()
+                .secret_id(&self.case.arn)
+                .client_request_token(&thief)
+                .secret_string(value.to_string())
+                .version_stages("AWSPENDING")
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("PutSecretValue of a tampered AWSPENDING: {e:?}"));
+            self.thief = Some(thief);
+        } else {
+            sm.tamper_pending(&self.case.arn, &token, &value).await;
+            self.tampered = true;
+        }
         self.report.tampers += 1;
     }
 
+    /// Undo the tampering: the value createSecret wrote back, or the label back on the token.
     async fn repair(&mut self) {
-        if let (true, Some(token), Some(written)) =
-            (self.tampered, self.token.clone(), self.written.clone())
-        {
-            self.case
-                .sm
-                .tamper_pending(&self.case.arn, &token, &written)
-                .await;
+        let Some(token) = self.token.clone() else {
+            return;
+        };
+        let sm = &self.case.sm;
+        if let (true, Some(written)) = (self.tampered, self.written.clone()) {
+            sm.tamper_pending(&self.case.arn, &token, &written).await;
             self.tampered = false;
+        }
+        if let Some(thief) = self.thief.take() {
+            sm.client
+                .update_secret_version_stage()
+                .secret_id(&self.case.arn)
+                .version_stage("AWSPENDING")
+                .move_to_version_id(&token)
+                .remove_from_version_id(&thief)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("moving AWSPENDING back to {token}: {e:?}"));
         }
     }
 
@@ -778,6 +831,61 @@ pub async fn shrink<A: Adapter>(
     best
 }
 
+/// Case `i` of `lists` and what it gave, in order, each stream stopping at its first
+/// violation. With `parallel` > 1, that many threads run the cases (case `i` on thread
+/// `i % parallel`), each with a runtime of its own: the cases share nothing but the servers.
+async fn run_cases<A: Adapter>(
+    a: &A,
+    strategy: Strategy,
+    lists: &[Vec<Action>],
+    parallel: usize,
+) -> Vec<(usize, Report, Option<(usize, Violation)>)> {
+    type Ran = Vec<(usize, Report, Option<(usize, Violation)>)>;
+    async fn stream<A: Adapter>(
+        a: &A,
+        strategy: Strategy,
+        lists: &[Vec<Action>],
+        first: usize,
+        step: usize,
+    ) -> Ran {
+        let mut out = Vec::new();
+        for i in (first..lists.len()).step_by(step) {
+            let (report, found) = run_case(a, strategy, &lists[i]).await;
+            let stop = found.is_some();
+            out.push((i, report, found));
+            if stop {
+                break;
+            }
+        }
+        out
+    }
+    if parallel <= 1 {
+        return stream(a, strategy, lists, 0, 1).await;
+    }
+    let mut all: Ran = blocking(|| {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..parallel)
+                .map(|k| {
+                    scope.spawn(move || {
+                        tokio::runtime::Builder::new_multi_thread()
+                            .worker_threads(1)
+                            .enable_all()
+                            .build()
+                            .unwrap_or_else(|e| panic!("a runtime for the soak: {e}"))
+                            .block_on(stream(a, strategy, lists, k, parallel))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    });
+    all.sort_by_key(|(i, _, _)| *i);
+    all
+}
+
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
         Ok(v) => v
@@ -789,7 +897,8 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 /// The soak as a conformance scenario: `ROTATION_SOAK_CASES` cases (default
 /// [`DEFAULT_CASES`]) from `ROTATION_SOAK_SEED` (default [`DEFAULT_SEED`]), or the one list of
-/// `ROTATION_SOAK_REPLAY` (as a violation prints it). Prints the report as a `soak report:`
+/// `ROTATION_SOAK_REPLAY` (as a violation prints it), on `ROTATION_SOAK_PARALLEL` threads
+/// (default 1). Prints the report as a `soak report:`
 /// line (and writes it to `ROTATION_SOAK_REPORT` when set); panics at the first violation with
 /// the seed, the case's actions and the shortest list that still shows it.
 pub async fn soak<A: Adapter>(a: &A, strategy: Strategy) {
@@ -810,10 +919,11 @@ pub async fn soak<A: Adapter>(a: &A, strategy: Strategy) {
         Some(list) => vec![list.clone()],
         None => (0..cases).map(|i| case_actions(seed, i)).collect(),
     };
-    for (index, actions) in lists.iter().enumerate() {
-        let (report, found) = run_case(a, strategy, actions).await;
+    let parallel: usize = env_or("ROTATION_SOAK_PARALLEL", 1);
+    for (index, report, found) in run_cases(a, strategy, &lists, parallel).await {
         total.add(&report);
         if let Some((at, v)) = found {
+            let actions = &lists[index];
             let shortest = shrink(a, strategy, actions, at, v.invariant).await;
             panic!(
                 "soak of {function}: violation in case {index} (seed {seed}) after action {at}: {v}\n  \
