@@ -35,6 +35,10 @@ pub struct Options<'a> {
 /// The environment variable that selects the PostgreSQL build of the servers tests start.
 pub const BIN_VAR: &str = "ROTATION_TEST_POSTGRES_BIN";
 
+/// The variable that passes the bootstrap superuser's password of the shared server to the
+/// tests.
+pub const SUPERUSER_PASSWORD_VAR: &str = "ROTATION_TEST_POSTGRES_SUPERUSER_PASSWORD";
+
 /// A PostgreSQL server (owned when started here, borrowed when `cargo xtask test` started it).
 pub struct Postgres {
     /// Port on 127.0.0.1.
@@ -337,7 +341,8 @@ impl Postgres {
                 .unwrap_or_else(|e| panic!("ROTATION_TEST_POSTGRES_PORT: {e}")),
             admin_user: crate::required_env("ROTATION_TEST_POSTGRES_USER"),
             admin_password: crate::required_env("ROTATION_TEST_POSTGRES_PASSWORD"),
-            superuser_password: None,
+            // The soak reads verifiers from pg_authid, which only a superuser may.
+            superuser_password: std::env::var(SUPERUSER_PASSWORD_VAR).ok(),
             owned: None,
         }
     }
@@ -355,6 +360,13 @@ impl Postgres {
                 self.admin_password.clone(),
             ),
         ]
+        .into_iter()
+        .chain(
+            self.superuser_password
+                .iter()
+                .map(|p| (SUPERUSER_PASSWORD_VAR.to_owned(), p.clone())),
+        )
+        .collect()
     }
 
     /// The server's log (empty for a borrowed server).

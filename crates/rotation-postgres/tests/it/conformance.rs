@@ -4,7 +4,9 @@
 //! of the admin's in its own database that each user is granted SELECT on, and that a clone
 //! reads through its membership in the original.
 
-use crate::common::{admin, admin_exec, connect, create_role, role_exists, rotator, secret};
+use crate::common::{
+    admin, admin_exec, connect, create_role, role_exists, rotator, secret, superuser,
+};
 use rotation_core::Strategy;
 use rotation_core::protocol::Rotator;
 use rotation_postgres::sql::{ident, literal};
@@ -153,7 +155,8 @@ impl Adapter for PostgresAdapter {
     }
 
     async fn verifiers(&self, user: &str) -> Vec<String> {
-        admin(&self.db)
+        // Only a superuser may read pg_authid.
+        superuser(&self.db)
             .await
             .query(
                 "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
