@@ -4,8 +4,9 @@
 //! from `pg_roles`), and `sql::split_list` / `sql::copy_setting`, which read
 //! `pg_db_role_setting` and must take any entry without a panic.
 //!
-//! NUL is left out of every string sent: PostgreSQL text cannot hold it (the server refuses
-//! `\0` in any literal or identifier). Multi-byte and other control characters are in.
+//! NUL is left out of every string sent: PostgreSQL text cannot hold it, and no query can
+//! carry it (the protocol ends a query's text at NUL; tokio-postgres refuses to send one,
+//! "error encoding message to server"). Multi-byte and other control characters are in.
 //!
 //! Cases: 128 for the literal round trip (8 strings per query, both settings), 96 for roles
 //! (4 per batch), 256 for each pure property. Failures print the shrunk input; nothing is
