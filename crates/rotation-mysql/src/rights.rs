@@ -111,16 +111,19 @@ pub fn parse_grant(line: &str) -> Option<Grant> {
     let to_word = if revoke { "FROM" } else { "TO" };
     let on = find_keyword(line, "ON", start - 1);
     let to = find_keyword(line, to_word, on.unwrap_or(start - 1))?;
+    // A keyword right after the first word (`GRANT TO …`, `REVOKE ON FROM …`) leaves nothing
+    // between: an empty part, not a panic, which would quote the line (password hash included).
+    let part = |from: usize, end: usize| line.get(from..end).unwrap_or("");
     let (items, object) = match on {
         Some(on) if on < to => (
-            split_items(&line[start..on])
+            split_items(part(start, on))
                 .iter()
                 .map(|i| privilege(i))
                 .collect(),
-            Some(line[on + 4..to].trim().to_owned()),
+            Some(part(on + 4, to).trim().to_owned()),
         ),
         _ => (
-            split_items(&line[start..to])
+            split_items(part(start, to))
                 .into_iter()
                 .map(|r| Item {
                     name: r.clone(),
@@ -485,5 +488,18 @@ mod tests {
         assert!(reaches("`shop`.*", "PROCEDURE `shop`.`p`"));
         assert!(!reaches("`shop`.*", "`shopping`.`orders`"));
         assert!(!reaches("`shop`.`orders`", "`shop`.*"));
+    }
+
+    #[test]
+    fn a_keyword_right_after_the_first_word_is_no_panic() {
+        // Found by the property tests (tests/it/props.rs): these sliced past their own end.
+        let g = parse_grant("REVOKE ON FROM GRANT").expect("a revoke");
+        assert!(g.revoke && g.items.is_empty());
+        assert_eq!(g.object.as_deref(), Some(""));
+        let g = parse_grant("GRANT TO `app`@`%`").expect("a grant");
+        assert!(g.items.is_empty() && g.object.is_none());
+        let g = parse_grant("GRANT SELECT ON TO `app`@`%`").expect("a grant");
+        assert_eq!(names(&g), ["SELECT"]);
+        assert_eq!(g.object.as_deref(), Some(""));
     }
 }

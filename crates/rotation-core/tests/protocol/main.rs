@@ -17,6 +17,7 @@ mod idempotence;
 mod passwords;
 mod preflight;
 mod previous;
+mod props;
 mod recorder;
 mod rotation_token;
 mod round_trip;

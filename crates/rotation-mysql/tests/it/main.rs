@@ -11,4 +11,5 @@ mod clone_fidelity;
 mod common;
 mod conformance;
 mod engine_names;
+mod props;
 mod tls;

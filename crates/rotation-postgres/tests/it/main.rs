@@ -14,6 +14,7 @@ mod common;
 mod conformance;
 mod engine_names;
 mod plaintext;
+mod props;
 mod role_rules;
 mod server;
 mod tls;

@@ -58,5 +58,6 @@ mod conformance;
 mod logs;
 mod names;
 mod persistence;
+mod props;
 mod single_user;
 mod tls;
