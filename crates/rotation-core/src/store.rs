@@ -168,7 +168,7 @@ impl SecretStore {
     }
 
     /// `ListSecretVersionIds`, deprecated versions included: the ids of the versions no label
-    /// points to, newest first (at most the first 100 versions the service lists).
+    /// points to, newest first (of the first 100 versions the service lists).
     pub async fn unlabelled_versions(&self, secret_id: &str) -> Result<Vec<String>, StoreError> {
         let out = self
             .call(
@@ -182,17 +182,20 @@ impl SecretStore {
             )
             .await
             .map_err(|e| store_error("ListSecretVersionIds", &e))?;
+        // Newest first; between versions made in the same instant (a service that counts in
+        // whole seconds), the one listed later is taken as the newer.
         let mut versions: Vec<_> = out
             .versions()
             .iter()
-            .filter(|v| v.version_stages().is_empty())
-            .filter_map(|v| {
+            .enumerate()
+            .filter(|(_, v)| v.version_stages().is_empty())
+            .filter_map(|(i, v)| {
                 let created = v.created_date().map_or(0.0, |d| d.as_secs_f64());
-                Some((created, v.version_id()?.to_owned()))
+                Some((created, i, v.version_id()?.to_owned()))
             })
             .collect();
-        versions.sort_by(|a, b| b.0.total_cmp(&a.0));
-        Ok(versions.into_iter().map(|(_, id)| id).collect())
+        versions.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+        Ok(versions.into_iter().map(|(_, _, id)| id).collect())
     }
 
     /// `GetSecretValue` of one version by its id alone (it may carry no label). `Ok(None)` when
