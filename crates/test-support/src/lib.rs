@@ -36,7 +36,13 @@ pub fn unique(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    format!("{prefix}{}{n}{}", std::process::id() % 10_000, nanos % 1000)
+    // Fixed widths around the counter, so that no two (process, count, instant) triples
+    // spell the same name; the longest names are as long as before.
+    format!(
+        "{prefix}{:04}{n}{:03}",
+        std::process::id() % 10_000,
+        nanos % 1000
+    )
 }
 
 /// A required environment variable set by `cargo xtask test`; panics with instructions if absent.
