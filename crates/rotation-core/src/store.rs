@@ -142,13 +142,32 @@ impl SecretStore {
         stage: &str,
         version_id: Option<&str>,
     ) -> Result<Option<SecretString>, StoreError> {
+        self.get_value(secret_id, Some(stage), version_id).await
+    }
+
+    /// `GetSecretValue` of one version by its id alone (it may carry no label). `Ok(None)` when
+    /// the service answers `ResourceNotFoundException`.
+    pub async fn get_version(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+    ) -> Result<Option<SecretString>, StoreError> {
+        self.get_value(secret_id, None, Some(version_id)).await
+    }
+
+    async fn get_value(
+        &self,
+        secret_id: &str,
+        stage: Option<&str>,
+        version_id: Option<&str>,
+    ) -> Result<Option<SecretString>, StoreError> {
         let result = self
             .call(
                 "GetSecretValue",
                 self.client
                     .get_secret_value()
                     .secret_id(secret_id)
-                    .version_stage(stage)
+                    .set_version_stage(stage.map(str::to_owned))
                     .set_version_id(version_id.map(str::to_owned))
                     .send(),
             )
@@ -196,37 +215,6 @@ impl SecretStore {
             .collect();
         versions.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
         Ok(versions.into_iter().map(|(_, _, id)| id).collect())
-    }
-
-    /// `GetSecretValue` of one version by its id alone (it may carry no label). `Ok(None)` when
-    /// the service answers `ResourceNotFoundException`.
-    pub async fn get_version(
-        &self,
-        secret_id: &str,
-        version_id: &str,
-    ) -> Result<Option<SecretString>, StoreError> {
-        let result = self
-            .call(
-                "GetSecretValue",
-                self.client
-                    .get_secret_value()
-                    .secret_id(secret_id)
-                    .version_id(version_id)
-                    .send(),
-            )
-            .await;
-        match result {
-            Ok(out) => Ok(Some(SecretString::from(
-                out.secret_string().unwrap_or_default().to_owned(),
-            ))),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(store_error("GetSecretValue", &e)),
-        }
     }
 
     /// `GetRandomPassword`.

@@ -15,6 +15,7 @@ pub mod moto;
 pub mod net;
 pub mod postgres;
 pub mod process;
+pub mod props;
 pub mod proxy;
 pub mod redis;
 pub mod secrets;

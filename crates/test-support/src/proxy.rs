@@ -166,8 +166,6 @@ struct Throttle {
     refused: usize,
 }
 
-const THROTTLED: &str = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
-
 impl ThrottlingProxy {
     /// Listen on a free loopback port and forward to `upstream_url`, not throttling yet.
     pub fn start(upstream_url: &str) -> ThrottlingProxy {
@@ -183,9 +181,10 @@ impl ThrottlingProxy {
                     return None;
                 }
                 t.refused += 1;
-                Some(format!(
-                    "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: ThrottlingException\r\nContent-Length: {}\r\n\r\n{THROTTLED}",
-                    THROTTLED.len()
+                Some(error_response(
+                    "400 Bad Request",
+                    "ThrottlingException",
+                    "Rate exceeded",
                 ))
             }),
         );

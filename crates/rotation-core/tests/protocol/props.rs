@@ -34,11 +34,7 @@ const KNOWN: &[&str] = &[
 ];
 
 fn config() -> Config {
-    Config {
-        cases: 256,
-        failure_persistence: None,
-        ..Config::default()
-    }
+    test_support::props::config(256)
 }
 
 /// Each engine's rules, as its crate builds them from its facts.

@@ -14,26 +14,10 @@ use mysql_async::prelude::Queryable;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::{Config, TestCaseResult, TestRunner};
 use rotation_mysql::{account, rights, sql};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-
-fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
-
-/// Run `test` on `cases` values of `strategy`; a failure panics with the shrunk input.
-fn check<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value) -> TestCaseResult) {
-    let mut runner = TestRunner::new(config(cases));
-    if let Err(e) = runner.run(&strategy, test) {
-        panic!("{e}");
-    }
-}
+use test_support::props::check;
 
 /// Characters that escaping must get right, besides any character at all.
 const HOSTILE: &[char] = &[

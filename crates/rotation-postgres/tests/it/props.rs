@@ -16,26 +16,10 @@ use crate::common::{admin, db};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::{Config, TestCaseResult, TestRunner};
 use rotation_postgres::sql;
 use std::collections::BTreeSet;
+use test_support::props::check;
 use tokio_postgres::{Client, SimpleQueryMessage};
-
-fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
-
-/// Run `test` on `cases` values of `strategy`; a failure panics with the shrunk input.
-fn check<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value) -> TestCaseResult) {
-    let mut runner = TestRunner::new(config(cases));
-    if let Err(e) = runner.run(&strategy, test) {
-        panic!("{e}");
-    }
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

@@ -20,27 +20,11 @@ use crate::common::{Db, parse};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::{Config, TestCaseResult, TestRunner};
 use rotation_core::{Strategy as RotationStrategy, TlsSettings};
 use rotation_redis::acl;
 use rotation_redis::connect::Session;
 use std::cell::RefCell;
-
-fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
-
-/// Run `test` on `cases` values of `strategy`; a failure panics with the shrunk input.
-fn check<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value) -> TestCaseResult) {
-    let mut runner = TestRunner::new(config(cases));
-    if let Err(e) = runner.run(&strategy, test) {
-        panic!("{e}");
-    }
-}
+use test_support::props::check;
 
 /// A pattern character: anything but white space (the server refuses a rule with a space or
 /// a tab: "Syntax error"), with the ones quoting must get right often.
