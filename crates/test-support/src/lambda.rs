@@ -396,6 +396,25 @@ impl Function {
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
     }
 
+    /// CPU time the process has used so far, all its threads together (Linux
+    /// `/proc/PID/task/*/schedstat`: nanoseconds on a CPU).
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let pid = self.child.as_ref()?.id();
+        let mut total = 0u64;
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .ok()?
+            .flatten()
+        {
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            total += stat
+                .split_whitespace()
+                .next()
+                .and_then(|ns| ns.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+        Some(Duration::from_nanos(total))
+    }
+
     /// Kill the process at once (SIGKILL), as a crash or a Lambda timeout would.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

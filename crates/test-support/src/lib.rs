@@ -21,6 +21,7 @@ pub mod redis;
 pub mod secrets;
 pub mod snapshot;
 pub mod tls;
+pub mod wire;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,5 +1,6 @@
 //! An HTTP proxy in front of the Secrets Manager emulator that counts calls by operation
-//! (`X-Amz-Target`), so tests and benchmarks can see how many calls a rotation makes; and
+//! (`X-Amz-Target`) and the time the emulator took to answer them, so tests and benchmarks can
+//! see how many calls a rotation makes and what they cost; and
 //! [`serve`], the proxy itself, for tests that want to see or answer requests themselves;
 //! [`ThrottlingProxy`] answers most calls with `ThrottlingException` while it is told to;
 //! [`FaultProxy`] injects the faults of the soak (throttling, 5xx, dropped connections, lost
@@ -10,6 +11,7 @@ use std::collections::HashMap;
 use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// What a proxy does with each request: it is given the operation (the last part of
 /// `X-Amz-Target`, or `other`) and the body, and returns `None` to forward the request, or a
@@ -25,11 +27,22 @@ pub const DROP: &str = "\u{0}drop";
 /// its write happened.
 pub const LOSE_REPLY: &str = "\u{0}lose-reply";
 
+/// What a proxy is told after each forwarded request: the operation, and the time from
+/// sending the request upstream to having read the whole reply.
+type Observe = dyn Fn(&str, Duration) + Send + Sync;
+
+/// Calls and their time upstream, by operation.
+#[derive(Default)]
+struct Tally {
+    counts: HashMap<String, usize>,
+    upstream: Duration,
+}
+
 /// The proxy; its counters are shared with the serving threads.
 pub struct CountingProxy {
     /// `http://127.0.0.1:PORT`: give this to the function as its endpoint.
     pub url: String,
-    counts: Arc<Mutex<HashMap<String, usize>>>,
+    tally: Arc<Mutex<Tally>>,
 }
 
 fn operation(head: &str) -> String {
@@ -44,7 +57,12 @@ fn operation(head: &str) -> String {
         .to_owned()
 }
 
-fn relay(client: TcpStream, upstream_addr: String, intercept: Arc<Intercept>) {
+fn relay(
+    client: TcpStream,
+    upstream_addr: String,
+    intercept: Arc<Intercept>,
+    observe: Option<Arc<Observe>>,
+) {
     let Ok(mut client_w) = client.try_clone() else {
         return;
     };
@@ -74,12 +92,16 @@ fn relay(client: TcpStream, upstream_addr: String, intercept: Arc<Intercept>) {
             }
             continue;
         }
+        let sent = Instant::now();
         if upstream_w.write_all(head.as_bytes()).is_err() || upstream_w.write_all(&body).is_err() {
             return;
         }
         let Some((rhead, rbody)) = read_message(&mut upstream_r) else {
             return;
         };
+        if let Some(observe) = &observe {
+            observe(&operation(&head), sent.elapsed());
+        }
         if client_w.write_all(rhead.as_bytes()).is_err() || client_w.write_all(&rbody).is_err() {
             return;
         }
@@ -89,6 +111,14 @@ fn relay(client: TcpStream, upstream_addr: String, intercept: Arc<Intercept>) {
 /// Listen on a free loopback port and forward to `upstream_url` (`http://host:port`), showing
 /// every request to `intercept` first; returns the proxy's `http://127.0.0.1:PORT`.
 pub fn serve(upstream_url: &str, intercept: Arc<Intercept>) -> String {
+    serve_observed(upstream_url, intercept, None)
+}
+
+fn serve_observed(
+    upstream_url: &str,
+    intercept: Arc<Intercept>,
+    observe: Option<Arc<Observe>>,
+) -> String {
     let upstream = upstream_url
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -103,7 +133,8 @@ pub fn serve(upstream_url: &str, intercept: Arc<Intercept>) -> String {
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let (intercept, upstream) = (Arc::clone(&intercept), upstream.clone());
-            std::thread::spawn(move || relay(stream, upstream, intercept));
+            let observe = observe.clone();
+            std::thread::spawn(move || relay(stream, upstream, intercept, observe));
         }
     });
     url
@@ -112,41 +143,45 @@ pub fn serve(upstream_url: &str, intercept: Arc<Intercept>) -> String {
 impl CountingProxy {
     /// Listen on a free loopback port and forward to `upstream_url` (`http://host:port`).
     pub fn start(upstream_url: &str) -> CountingProxy {
-        let counts = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
-        let c = Arc::clone(&counts);
-        let url = serve(
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let (counted, timed) = (Arc::clone(&tally), Arc::clone(&tally));
+        let url = serve_observed(
             upstream_url,
             Arc::new(move |op: &str, _body: &[u8]| {
-                *c.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .entry(op.to_owned())
-                    .or_default() += 1;
+                *lock(&counted).counts.entry(op.to_owned()).or_default() += 1;
                 None
             }),
+            Some(Arc::new(move |_op: &str, took: Duration| {
+                lock(&timed).upstream += took;
+            })),
         );
-        CountingProxy { url, counts }
+        CountingProxy { url, tally }
     }
 
     /// Calls so far, by operation.
     pub fn counts(&self) -> HashMap<String, usize> {
-        self.counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        lock(&self.tally).counts.clone()
     }
 
     /// All calls so far.
     pub fn total(&self) -> usize {
-        self.counts().values().sum()
+        lock(&self.tally).counts.values().sum()
     }
 
-    /// Forget the counts.
-    pub fn reset(&self) {
-        self.counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+    /// The time the calls so far spent upstream: from the request's first byte sent to the
+    /// reply's last byte read, summed. It is what the calls cost the caller at the least.
+    pub fn upstream_time(&self) -> Duration {
+        lock(&self.tally).upstream
     }
+
+    /// Forget the counts and times.
+    pub fn reset(&self) {
+        *lock(&self.tally) = Tally::default();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A proxy that, while throttling, answers three calls of every four with
@@ -174,7 +209,7 @@ impl ThrottlingProxy {
         let url = serve(
             upstream_url,
             Arc::new(move |_op: &str, _body: &[u8]| {
-                let mut t = s.lock().unwrap_or_else(|p| p.into_inner());
+                let mut t = lock(&s);
                 t.seen += 1;
                 let refuse = t.seen % 4 < t.refuse_of_four;
                 if !refuse {
@@ -193,7 +228,7 @@ impl ThrottlingProxy {
 
     /// Refuse three calls of every four (`most`), every call (`all`), or none (`off`).
     pub fn set(&self, mode: &str) {
-        let mut t = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut t = lock(&self.state);
         t.refuse_of_four = match mode {
             "most" => 3,
             "all" => 4,
@@ -203,7 +238,7 @@ impl ThrottlingProxy {
 
     /// How many calls were refused so far.
     pub fn refused(&self) -> usize {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).refused
+        lock(&self.state).refused
     }
 }
 
@@ -273,7 +308,7 @@ impl FaultProxy {
         let url = serve(
             upstream_url,
             Arc::new(move |op: &str, _body: &[u8]| {
-                let mut f = s.lock().unwrap_or_else(|p| p.into_inner());
+                let mut f = lock(&s);
                 let fault = f.fault?;
                 f.seen += 1;
                 let seen = f.seen;
@@ -309,7 +344,7 @@ impl FaultProxy {
 
     /// Inject `fault` from now on (`None`: forward everything).
     pub fn set(&self, fault: Option<Fault>) {
-        let mut f = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut f = lock(&self.state);
         f.fault = fault;
         f.seen = 0;
         f.lost.clear();
@@ -317,9 +352,6 @@ impl FaultProxy {
 
     /// How many calls were answered with a fault (or had their reply lost) so far.
     pub fn injected(&self) -> usize {
-        self.state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .injected
+        lock(&self.state).injected
     }
 }
