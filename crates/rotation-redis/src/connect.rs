@@ -10,18 +10,27 @@
 //! Redis serves TLS on its own port (`tls-port`), so a port either speaks TLS or it does not;
 //! there is no in-band "I offer TLS" answer as in MySQL or PostgreSQL. A plaintext Redis port
 //! stays silent when it receives a TLS hello (it waits for a line end that never comes), and a
-//! TLS port cannot answer in Redis's own protocol. So with `ssl` absent (`Prefer`):
-//! 1. the TLS handshake starts at once;
-//! 2. if the server has not finished it within [`PROBE_AFTER`], a second connection sends a bare
-//!    `PING` (no credentials) and reads the first byte of the answer;
-//! 3. only a reply in Redis's protocol (`+PONG`, `-NOAUTH …`), or a reply of that kind to the
-//!    TLS hello itself, proves the port offers no TLS, and then the session goes on in
-//!    plaintext with a warning.
+//! TLS port cannot answer in Redis's own protocol. So with `ssl` absent (`Prefer`), the first
+//! connection of the process to a port:
+//! 1. starts the TLS handshake, and at the same time, on a second connection, sends a bare
+//!    `PING` (no credentials) and reads the answer;
+//! 2. only a reply in Redis's protocol (`+PONG`, `-NOAUTH …`) to that `PING`, or a reply of
+//!    that kind to the TLS hello itself, proves the port offers no TLS; the session then goes
+//!    on in plaintext, with a warning, on the probe's own connection;
+//! 3. a finished handshake proves the port speaks TLS.
+//!
+//! What a port speaks is remembered for the life of the process ([`learned`]), so a warm
+//! process decides without a second connection: a port known to speak plaintext is asked
+//! its `PING` first, on the connection the session then uses (one round trip, and a port that
+//! no longer answers it is asked afresh); a port known to speak TLS gets the handshake alone,
+//! and the `PING` only if the handshake has not finished within [`PROBE_AFTER`] (a server
+//! reconfigured on the same port). Neither costs a fixed wait on a plaintext port.
 //!
 //! Anything else (a failed certificate or host name check, a TLS alert, a closed connection, a
 //! timeout) is an error: there is never a downgrade after a failed verification. With
 //! `"ssl": true` the same test turns a plaintext port into a quick, clear `TlsError` instead of
-//! a timeout.
+//! a timeout. On a TLS port, the first connection's `PING` costs the server one refused
+//! connection per process (a line in its log).
 
 use crate::acl;
 use redis::aio::MultiplexedConnection;
@@ -30,7 +39,7 @@ use redis::{
 };
 use rotation_core::{DbSecret, EngineError, ExposeSecret, SslMode, TlsSettings};
 use rustls::pki_types::ServerName;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -41,10 +50,43 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tracing::{debug, info, warn};
 
-/// How long a TLS handshake may take before the port is asked whether it speaks plaintext.
-/// A TLS server answers a hello in one round trip, so this is only reached by plaintext ports
-/// and by slow networks (where the extra `PING` costs nothing but a line in the server's log).
+/// How long a TLS handshake to a port known to speak TLS may take before the port is asked
+/// whether it speaks plaintext now. A TLS server answers a hello in one round trip, so this is
+/// only reached by a server reconfigured on the same port and by slow networks (where the
+/// extra `PING` costs nothing but a line in the server's log).
 pub const PROBE_AFTER: Duration = Duration::from_millis(250);
+
+/// What a port has been seen to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speaks {
+    /// A TLS handshake finished.
+    Tls,
+    /// It answered a `PING` in Redis's protocol.
+    Plaintext,
+}
+
+/// What each `host:port` was seen to speak by this process; `None` for a port not seen yet.
+pub fn learned(endpoint: &str) -> Option<Speaks> {
+    lock_learned().get(endpoint).copied()
+}
+
+/// Forget what `endpoint` was seen to speak (a test whose port another server used before).
+pub fn forget(endpoint: &str) {
+    learn(endpoint, None);
+}
+
+fn learn(endpoint: &str, speaks: Option<Speaks>) {
+    let mut learned = lock_learned();
+    match speaks {
+        Some(s) => learned.insert(endpoint.to_owned(), s),
+        None => learned.remove(endpoint),
+    };
+}
+
+fn lock_learned() -> std::sync::MutexGuard<'static, BTreeMap<String, Speaks>> {
+    static LEARNED: Mutex<BTreeMap<String, Speaks>> = Mutex::new(BTreeMap::new());
+    LEARNED.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Commands get at least this long to answer (`ACL SAVE` writes a file).
 const MIN_RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -137,24 +179,39 @@ async fn tcp(creds: &DbSecret, endpoint: &str) -> Result<TcpStream, EngineError>
     Ok(stream)
 }
 
-/// Whether the port answers a bare `PING` in Redis's protocol, i.e. speaks plaintext.
-async fn answers_plaintext(creds: &DbSecret) -> bool {
-    let Ok(mut probe) = TcpStream::connect((creds.host.as_str(), creds.port)).await else {
-        return false;
-    };
-    if probe.write_all(b"PING\r\n").await.is_err() {
-        return false;
+/// The longest reply to a bare `PING` that is read (`-NOAUTH Authentication required.`).
+const PING_REPLY_MAX: usize = 256;
+
+/// A connection to the port on which a bare `PING` was answered in Redis's protocol, i.e. one
+/// that speaks plaintext, with the whole reply read so that the session can go on over it.
+/// `None` when the port does not answer so (a TLS port, a closed connection).
+async fn answers_plaintext(creds: &DbSecret, endpoint: &str) -> Option<TcpStream> {
+    let mut probe = tcp(creds, endpoint).await.ok()?;
+    probe.write_all(b"PING\r\n").await.ok()?;
+    let mut reply = Vec::with_capacity(64);
+    let mut buf = [0u8; 64];
+    while !reply.ends_with(b"\r\n") {
+        let n = probe.read(&mut buf).await.ok()?;
+        if n == 0 || reply.len() + n > PING_REPLY_MAX {
+            return None;
+        }
+        reply.extend_from_slice(&buf[..n]);
+        if !is_resp_reply(reply[0]) {
+            return None;
+        }
     }
-    let mut first = [0u8; 1];
-    matches!(probe.read(&mut first).await, Ok(1) if is_resp_reply(first[0]))
+    Some(probe)
 }
 
-/// The port speaks plaintext: go on without TLS, unless TLS is required.
+/// The port speaks plaintext (`stream`, when the probe's connection can be used): go on
+/// without TLS, unless TLS is required.
 async fn plaintext_port(
     creds: &DbSecret,
     mode: SslMode,
     endpoint: &str,
+    stream: Option<TcpStream>,
 ) -> Result<Transport, EngineError> {
+    learn(endpoint, Some(Speaks::Plaintext));
     if mode == SslMode::Require {
         return Err(EngineError::Tls {
             endpoint: endpoint.to_owned(),
@@ -162,7 +219,10 @@ async fn plaintext_port(
         });
     }
     report_plaintext(endpoint);
-    Ok(Transport::Plain(tcp(creds, endpoint).await?))
+    Ok(Transport::Plain(match stream {
+        Some(s) => s,
+        None => tcp(creds, endpoint).await?,
+    }))
 }
 
 /// Warn once per endpoint and process: a step opens several connections, and one warning says
@@ -196,6 +256,18 @@ async fn negotiate(
             creds.host
         ),
     })?;
+    if learned(endpoint) == Some(Speaks::Plaintext) {
+        if let Some(stream) = answers_plaintext(creds, endpoint).await {
+            return plaintext_port(creds, mode, endpoint, Some(stream)).await;
+        }
+        // It spoke plaintext before and does not now: ask afresh.
+        learn(endpoint, None);
+    }
+    // A port not seen yet is asked at once; one seen to speak TLS only if the handshake is slow.
+    let probe_after = match learned(endpoint) {
+        Some(Speaks::Tls) => PROBE_AFTER,
+        _ => Duration::ZERO,
+    };
     let stream = tcp(creds, endpoint).await?;
     let handshake = TlsConnector::from(tls.client_config())
         .connect(
@@ -208,23 +280,30 @@ async fn negotiate(
         .into_fallible();
     tokio::pin!(handshake);
     let probe = async {
-        tokio::time::sleep(PROBE_AFTER).await;
-        answers_plaintext(creds).await
+        if !probe_after.is_zero() {
+            tokio::time::sleep(probe_after).await;
+        }
+        answers_plaintext(creds, endpoint).await
     };
     tokio::pin!(probe);
     let outcome = tokio::select! {
+        // A finished handshake wins a tie: the port speaks TLS.
+        biased;
         outcome = &mut handshake => outcome,
         plaintext = &mut probe => {
-            if plaintext {
-                return plaintext_port(creds, mode, endpoint).await;
+            if let Some(stream) = plaintext {
+                return plaintext_port(creds, mode, endpoint, Some(stream)).await;
             }
             handshake.await
         }
     };
     match outcome {
-        Ok(stream) => Ok(Transport::Tls(Box::new(stream))),
+        Ok(stream) => {
+            learn(endpoint, Some(Speaks::Tls));
+            Ok(Transport::Tls(Box::new(stream)))
+        }
         Err((_, seen)) if seen.first.is_some_and(is_resp_reply) => {
-            plaintext_port(creds, mode, endpoint).await
+            plaintext_port(creds, mode, endpoint, None).await
         }
         Err((e, _)) => Err(EngineError::Tls {
             endpoint: endpoint.to_owned(),

@@ -1,11 +1,13 @@
 //! TLS against servers that serve TLS only, with a CA made for the test: verified TLS with
 //! `CA_BUNDLE`, a `TlsError` without it whether `ssl` is true or absent (never a downgrade), and
-//! a plaintext port refused when TLS is required.
+//! a plaintext port refused when TLS is required; and what a port speaks learned once per
+//! process, so that later connections pay no probe (counted through a relay).
 
 use crate::common::*;
 use rotation_core::Strategy::{AlternatingUsers, SingleUser};
 use rotation_core::{Config, DbSecret, Engine, Strategy, TlsSettings};
 use rotation_redis::connect::Session;
+use rotation_redis::connect::{Speaks, forget, learned};
 use rotation_redis::{DEFAULT_EXCLUDE_CHARACTERS, PreviousPassword, RedisEngine, acl};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -13,6 +15,7 @@ use test_support::redis::{Flavor, Options};
 use test_support::secrets::{Sm, rotate};
 use test_support::tls::TestCa;
 use test_support::unique;
+use test_support::wire::TimedRelay;
 
 per_flavor!(
     verified_tls_with_the_ca_bundle,
@@ -20,6 +23,8 @@ per_flavor!(
     an_unknown_ca_is_a_tls_error_and_never_a_downgrade,
     ssl_false_never_speaks_tls,
     a_plaintext_port_is_refused_when_tls_is_required,
+    a_plaintext_port_is_learned_once,
+    a_tls_port_is_learned_once,
 );
 
 /// A TLS-only server, its CA, and an admin session over verified TLS.
@@ -254,4 +259,74 @@ async fn a_plaintext_port_is_refused_when_tls_is_required(flavor: Flavor) {
         );
         assert_eq!(db.hashes_of(&user).await, hashes(&["First-pw-1"]));
     }
+}
+
+/// Open `n` sessions as `user` through `relay`, with `ssl` absent, each answering `PING`.
+async fn open_through(relay: &TimedRelay, secret: &Value, tls: &TlsSettings, n: usize) {
+    let mut value = secret.clone();
+    value["port"] = json!(relay.port);
+    let creds = parse(&value);
+    for i in 0..n {
+        let mut session = Session::open(&creds, tls)
+            .await
+            .unwrap_or_else(|e| panic!("session {i}: {e}"));
+        session
+            .ping()
+            .await
+            .unwrap_or_else(|e| panic!("session {i}: {e}"));
+    }
+}
+
+fn default_tls(vars: &[(&str, &str)]) -> TlsSettings {
+    let config = Config::from_lookup(Strategy::SingleUser, DEFAULT_EXCLUDE_CHARACTERS, |k| {
+        vars.iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    TlsSettings::from_config(&config).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// With `ssl` absent, the first connection to a plaintext port tries TLS and asks `PING` at
+/// once, and the session goes on over the `PING`'s connection; later ones in the process ask
+/// `PING` first, on their own connection, and try no TLS: 2 + 1 + 1 connections for three
+/// sessions (it was 3 each: the TLS try, the `PING` after a fixed wait, a new connection).
+async fn a_plaintext_port_is_learned_once(flavor: Flavor) {
+    let db = Db::throwaway(flavor);
+    let user = unique("learn");
+    db.create_user(&user, "First-pw-1", &["+@all"]).await;
+    let relay = TimedRelay::start(db.port());
+    // The port may be one an earlier test's server had.
+    forget(&format!("127.0.0.1:{}", relay.port));
+    open_through(
+        &relay,
+        &db.secret(&user, "First-pw-1"),
+        &default_tls(&[]),
+        3,
+    )
+    .await;
+    assert_eq!(relay.seen().connections, 4, "{:?}", relay.seen());
+    assert_eq!(
+        learned(&format!("127.0.0.1:{}", relay.port)),
+        Some(Speaks::Plaintext)
+    );
+}
+
+/// The same on a TLS port: the first connection's `PING` is refused and the handshake
+/// finishes; later connections are the handshake alone. Verification is as strict as ever
+/// (see `an_unknown_ca_is_a_tls_error_and_never_a_downgrade`).
+async fn a_tls_port_is_learned_once(flavor: Flavor) {
+    let t = TlsDb::start(flavor);
+    let user = unique("learntls");
+    t.create_user(&user, "First-pw-1", &["+@all"]).await;
+    let relay = TimedRelay::start(t.db.port());
+    forget(&format!("127.0.0.1:{}", relay.port));
+    let bundle = t.ca_bundle();
+    let tls = default_tls(&[("CA_BUNDLE", &bundle)]);
+    open_through(&relay, &t.secret(&user, "First-pw-1", None), &tls, 3).await;
+    assert_eq!(relay.seen().connections, 4, "{:?}", relay.seen());
+    assert_eq!(
+        learned(&format!("127.0.0.1:{}", relay.port)),
+        Some(Speaks::Tls)
+    );
 }
