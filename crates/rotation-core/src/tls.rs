@@ -6,6 +6,11 @@
 //! The RDS set is trusted by default because RDS and Aurora are what these functions rotate
 //! most, and their certificates chain to no system root: without it, `"ssl": true` against
 //! RDS would fail until someone supplied a bundle.
+//!
+//! Init reads only the bundles a user names (so a bad `CA_BUNDLE` fails at once, clearly).
+//! The system roots and the RDS set are gathered at the first TLS connection, and the rustls
+//! configuration is built once per process from them: a rotation against a server without TLS
+//! never pays for them, and no connection parses the anchors again.
 
 pub mod rds_ca;
 
@@ -15,28 +20,37 @@ use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 /// File name of the CA bundle that `cargo xtask dist --ca-bundle` puts in the zip.
 pub const BUNDLED_CA_FILE: &str = "ca-bundle.pem";
 
-/// TLS and connection settings handed to an engine.
+/// TLS and connection settings handed to an engine. Clones share the trust store.
 #[derive(Clone)]
 pub struct TlsSettings {
     /// Used when a secret has no `ssl` key.
     pub default_mode: SslMode,
-    /// Every trusted root, as DER.
-    pub roots: Arc<Vec<CertificateDer<'static>>>,
     /// Connect timeout.
     pub connect_timeout: Duration,
+    trust: Arc<Trust>,
+}
+
+/// What is trusted: the named bundles, read at init; the rest gathered at first use.
+struct Trust {
+    trust_rds_ca: bool,
+    /// `CA_BUNDLE`'s certificates, then the zip's `ca-bundle.pem`'s.
+    named: Vec<CertificateDer<'static>>,
+    roots: OnceLock<Vec<CertificateDer<'static>>>,
+    client: OnceLock<Arc<rustls::ClientConfig>>,
 }
 
 impl std::fmt::Debug for TlsSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsSettings")
             .field("default_mode", &self.default_mode)
-            .field("roots", &self.roots.len())
+            .field("named_roots", &self.trust.named.len())
+            .field("roots", &self.trust.roots.get().map(Vec::len))
             .field("connect_timeout", &self.connect_timeout)
             .finish()
     }
@@ -74,75 +88,90 @@ impl TlsSettings {
     /// that is needed.
     pub fn from_config(config: &Config) -> Result<TlsSettings, ConfigError> {
         install_crypto_provider();
-        let mut roots = Vec::new();
-        let native = rustls_native_certs::load_native_certs();
-        if !native.errors.is_empty() {
-            tracing::warn!(
-                errors = native.errors.len(),
-                "some system CA certificates could not be read"
-            );
-        }
-        let system = native.certs.len();
-        roots.extend(native.certs);
-        let rds = match config.trust_rds_ca {
-            true => rds_ca::anchors_at(SystemTime::now()),
-            false => rds_ca::RdsAnchors::default(),
-        };
-        if rds.unreadable > 0 {
-            tracing::warn!(
-                unreadable = rds.unreadable,
-                "some embedded RDS CA certificates could not be read and are not trusted"
-            );
-        }
-        let (rds_trusted, rds_expired) = (rds.trusted.len(), rds.expired);
-        roots.extend(rds.trusted);
-        let mut ca_bundle = 0;
+        let mut named = Vec::new();
         if let Some(path) = &config.ca_bundle {
-            let certs = read_pem(path, "CA_BUNDLE")?;
-            ca_bundle = certs.len();
-            roots.extend(certs);
+            named.extend(read_pem(path, "CA_BUNDLE")?);
         }
-        let mut bundled = 0;
         let task_root = std::env::var_os("LAMBDA_TASK_ROOT").map(PathBuf::from);
         if let Some(path) = task_root.map(|r| r.join(BUNDLED_CA_FILE))
             && path.exists()
         {
-            let certs = read_pem(&path, "LAMBDA_TASK_ROOT")?;
-            bundled = certs.len();
-            roots.extend(certs);
+            named.extend(read_pem(&path, "LAMBDA_TASK_ROOT")?);
         }
-        tracing::debug!(
-            system,
-            rds = rds_trusted,
-            rds_expired,
-            trust_rds_ca = config.trust_rds_ca,
-            ca_bundle,
-            bundled,
-            "trust store built"
-        );
         Ok(TlsSettings {
             default_mode: config.tls_mode,
-            roots: Arc::new(roots),
             connect_timeout: config.connect_timeout,
+            trust: Arc::new(Trust {
+                trust_rds_ca: config.trust_rds_ca,
+                named,
+                roots: OnceLock::new(),
+                client: OnceLock::new(),
+            }),
         })
+    }
+
+    /// Every trusted root, as DER: the system's, the RDS set (unless `TRUST_RDS_CA` is false),
+    /// and the named bundles'. Gathered at the first call, then kept.
+    pub fn roots(&self) -> &[CertificateDer<'static>] {
+        self.trust.roots.get_or_init(|| {
+            let native = rustls_native_certs::load_native_certs();
+            if !native.errors.is_empty() {
+                tracing::warn!(
+                    errors = native.errors.len(),
+                    "some system CA certificates could not be read"
+                );
+            }
+            let system = native.certs.len();
+            let mut roots = native.certs;
+            let rds = match self.trust.trust_rds_ca {
+                true => rds_ca::anchors_at(SystemTime::now()),
+                false => rds_ca::RdsAnchors::default(),
+            };
+            if rds.unreadable > 0 {
+                tracing::warn!(
+                    unreadable = rds.unreadable,
+                    "some embedded RDS CA certificates could not be read and are not trusted"
+                );
+            }
+            let (rds_trusted, rds_expired) = (rds.trusted.len(), rds.expired);
+            roots.extend(rds.trusted);
+            roots.extend(self.trust.named.iter().cloned());
+            tracing::debug!(
+                system,
+                rds = rds_trusted,
+                rds_expired,
+                trust_rds_ca = self.trust.trust_rds_ca,
+                named = self.trust.named.len(),
+                "trust store built"
+            );
+            roots
+        })
+    }
+
+    /// Whether [`TlsSettings::roots`] has gathered the roots yet.
+    pub fn roots_gathered(&self) -> bool {
+        self.trust.roots.get().is_some()
     }
 
     /// The rustls root store.
     pub fn root_store(&self) -> RootCertStore {
         let mut store = RootCertStore::empty();
         // Malformed system certificates are skipped, as every TLS client does.
-        let _ = store.add_parsable_certificates(self.roots.iter().cloned());
+        let _ = store.add_parsable_certificates(self.roots().iter().cloned());
         store
     }
 
-    /// A rustls client configuration that verifies certificates and host names.
+    /// A rustls client configuration that verifies certificates and host names: built at the
+    /// first call, then shared.
     pub fn client_config(&self) -> Arc<rustls::ClientConfig> {
-        install_crypto_provider();
-        Arc::new(
-            rustls::ClientConfig::builder()
-                .with_root_certificates(self.root_store())
-                .with_no_client_auth(),
-        )
+        Arc::clone(self.trust.client.get_or_init(|| {
+            install_crypto_provider();
+            Arc::new(
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(self.root_store())
+                    .with_no_client_auth(),
+            )
+        }))
     }
 
     /// How a session with a secret of `secret_ssl` travelled, for the preflight report: `tls`
@@ -182,7 +211,7 @@ mod tests {
         let rds = rds_ca::anchors_at(SystemTime::now()).trusted;
         assert!(!rds.is_empty());
         let on = settings(&[]);
-        let missing = rds.iter().filter(|c| !on.roots.contains(c)).count();
+        let missing = rds.iter().filter(|c| !on.roots().contains(c)).count();
         assert_eq!(
             missing, 0,
             "RDS anchors missing from the default trust store"
@@ -196,10 +225,21 @@ mod tests {
             let settings = settings(&[("TRUST_RDS_CA", off)]);
             let present = rds_ca::embedded()
                 .iter()
-                .filter(|c| settings.roots.contains(c))
+                .filter(|c| settings.roots().contains(c))
                 .count();
             assert_eq!(present, 0, "TRUST_RDS_CA={off}");
-            assert_eq!(settings.roots.len() + rds.len(), on.roots.len());
+            assert_eq!(settings.roots().len() + rds.len(), on.roots().len());
         }
+    }
+
+    #[test]
+    fn the_trust_store_is_gathered_at_first_use_and_built_once() {
+        let s = settings(&[]);
+        assert!(!s.roots_gathered(), "init gathers no roots");
+        let clone = s.clone();
+        let first = s.client_config();
+        assert!(s.roots_gathered());
+        assert!(clone.roots_gathered(), "clones share the store");
+        assert!(Arc::ptr_eq(&first, &clone.client_config()), "built once");
     }
 }

@@ -102,7 +102,7 @@ impl Session {
             .stmt_cache_size(0);
         let ssl = SslOpts::default()
             .with_disable_built_in_roots(true)
-            .with_root_certs(tls.roots.iter().map(|c| c.to_vec().into()).collect());
+            .with_root_certs(tls.roots().iter().map(|c| c.to_vec().into()).collect());
         let timeout = tls.connect_timeout;
         let connect = |opts: OptsBuilder| async move {
             tokio::time::timeout(timeout, Conn::new(opts))

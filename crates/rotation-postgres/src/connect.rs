@@ -239,7 +239,9 @@ impl AsyncWrite for Guarded {
 
 /// The connector for one attempt.
 struct RustlsConnect {
-    config: Arc<rustls::ClientConfig>,
+    /// The trust store; its rustls configuration is asked for only when the server agrees
+    /// to TLS, so a plaintext server never costs the roots.
+    tls: TlsSettings,
     server_name: Option<ServerName<'static>>,
     probe: SharedProbe,
 }
@@ -260,7 +262,7 @@ impl TlsConnect<Guarded> for RustlsConnect {
                     io::ErrorKind::InvalidInput,
                     "the host is not a valid DNS name or IP address for certificate verification",
                 )),
-                Some(name) => tokio_rustls::TlsConnector::from(self.config)
+                Some(name) => tokio_rustls::TlsConnector::from(self.tls.client_config())
                     .connect(name, stream)
                     .await
                     .map(RustlsStream),
@@ -463,7 +465,7 @@ impl Session {
                 probe: Arc::clone(&probe),
             };
             let connector = RustlsConnect {
-                config: tls.client_config(),
+                tls: tls.clone(),
                 // A name that is neither a DNS name nor an IP address fails only if the server
                 // offers TLS, so that Prefer still works with it against a plaintext server.
                 server_name: ServerName::try_from(creds.host.clone()).ok(),
