@@ -132,6 +132,11 @@ impl<E: Engine> Tracked<E> {
             .run(what, true, self.inner.set_alternate(req))
             .await
     }
+
+    /// [`Engine::end_step`].
+    pub async fn end_step(&self) {
+        self.inner.end_step().await;
+    }
 }
 
 #[cfg(test)]

@@ -121,4 +121,12 @@ pub trait Engine: Send + Sync + 'static {
         &self,
         req: SetAlternate<'_>,
     ) -> impl Future<Output = Result<(), EngineError>> + Send;
+
+    /// The step (or preflight) is over, however it ended: close anything kept open for the
+    /// step's later operations (an engine may keep a login's session to use it again in the
+    /// same step, rather than log in twice with one password). Nothing stays open between
+    /// invocations.
+    fn end_step(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }

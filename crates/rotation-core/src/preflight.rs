@@ -162,6 +162,7 @@ impl<E: Engine> Rotator<E> {
                 }
                 Some(left) => tokio::time::timeout(step_budget(left), checks).await.is_ok(),
             };
+            self.engine.end_step().await;
             if !finished {
                 let waiting = match self.engine.activity.current() {
                     Some(w) => format!(", {w}"),

@@ -129,6 +129,7 @@ impl<E: Engine> Rotator<E> {
                         })
                     }),
             };
+            self.engine.end_step().await;
             let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
             match &result {
                 Ok(()) => info!(duration_ms, "step finished"),

@@ -33,6 +33,7 @@ use rotation_core::{
     SslMode, TlsSettings, Transport,
 };
 use sql::PasswordMethod;
+use std::sync::Mutex;
 use tracing::{info, warn};
 
 pub use connect::classify as classify_error;
@@ -47,9 +48,39 @@ pub const RULES: SecretRules = SecretRules {
 };
 
 /// The PostgreSQL engine.
-#[derive(Debug, Clone)]
 pub struct PostgreSql {
     tls: TlsSettings,
+    /// The session of the step's last successful login check, kept for the step's next
+    /// operation with the same credentials, so that a step derives each password's SCRAM key
+    /// once (AWSCURRENT is checked, then used for the change). Closed at the step's end.
+    kept: Mutex<Option<(DbSecret, Session)>>,
+}
+
+impl Clone for PostgreSql {
+    /// The same settings; a clone keeps no session of its own yet.
+    fn clone(&self) -> PostgreSql {
+        PostgreSql::new(self.tls.clone())
+    }
+}
+
+impl std::fmt::Debug for PostgreSql {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgreSql")
+            .field("tls", &self.tls)
+            .field("kept", &self.lock_kept().as_ref().map(|(c, _)| &c.username))
+            .finish()
+    }
+}
+
+/// Whether a session opened with `a` is one `b` would open: the same account, password,
+/// database and TLS mode.
+fn same_login(a: &DbSecret, b: &DbSecret) -> bool {
+    a.host == b.host
+        && a.port == b.port
+        && a.username == b.username
+        && a.dbname == b.dbname
+        && a.ssl == b.ssl
+        && a.password.expose_secret() == b.password.expose_secret()
 }
 
 /// What a session knows about its server.
@@ -66,11 +97,45 @@ impl PostgreSql {
 
     /// Build from TLS settings.
     pub fn new(tls: TlsSettings) -> PostgreSql {
-        PostgreSql { tls }
+        PostgreSql {
+            tls,
+            kept: Mutex::new(None),
+        }
     }
 
+    fn lock_kept(&self) -> std::sync::MutexGuard<'_, Option<(DbSecret, Session)>> {
+        self.kept.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A session as `creds`: the kept one when it was opened with them and is still open,
+    /// else a new login.
     async fn open(&self, creds: &DbSecret) -> Result<Session, EngineError> {
-        Session::open(creds, &self.tls).await
+        let reuse = {
+            let mut kept = self.lock_kept();
+            match kept.take() {
+                Some((with, session)) if same_login(&with, creds) => Some(session),
+                other => {
+                    *kept = other;
+                    None
+                }
+            }
+        };
+        match reuse {
+            Some(session) if !session.client().is_closed() => Ok(session),
+            Some(closed) => {
+                closed.close().await;
+                Session::open(creds, &self.tls).await
+            }
+            None => Session::open(creds, &self.tls).await,
+        }
+    }
+
+    /// Keep `session` (opened with `creds`) for the step's next operation.
+    async fn keep(&self, creds: &DbSecret, session: Session) {
+        let before = self.lock_kept().replace((creds.clone(), session));
+        if let Some((_, old)) = before {
+            old.close().await;
+        }
     }
 }
 
@@ -315,7 +380,7 @@ impl Engine for PostgreSql {
         let base = sql::pair_base(&current.username, alternate);
         let s = self.open(current).await?;
         let limit = s.show("SHOW max_identifier_length").await;
-        s.close().await;
+        self.keep(current, s).await;
         let limit = limit?
             .trim()
             .parse::<usize>()
@@ -330,7 +395,10 @@ impl Engine for PostgreSql {
         let s = self.open(creds).await?;
         let result = s.show("SELECT NOW()").await.map(drop);
         let fell_back = s.plaintext_fallback();
-        s.close().await;
+        match result {
+            Ok(()) => self.keep(creds, s).await,
+            Err(_) => s.close().await,
+        }
         result?;
         let plaintext = fell_back || self.tls.mode_for(creds.ssl) == SslMode::Disable;
         Ok(self.tls.transport(creds.ssl, !plaintext))
@@ -409,5 +477,12 @@ impl Engine for PostgreSql {
         }
         s.close().await;
         result
+    }
+
+    async fn end_step(&self) {
+        let kept = self.lock_kept().take();
+        if let Some((_, session)) = kept {
+            session.close().await;
+        }
     }
 }

@@ -2,12 +2,16 @@
 //! password; a server set to MD5 gets MD5 hashes when the secret accepts plaintext
 //! (`"ssl": false`), and no login at all over plaintext with `ssl` absent. And which server it
 //! is: the build this run asked for, so that a version matrix cannot pass on the wrong one.
+//! And how often it is logged in to: once per password per step (each SCRAM login derives a
+//! key), with nothing left open when the step ends.
 
 use crate::common::*;
 use rotation_core::Strategy::{AlternatingUsers, SingleUser};
 use serde_json::{Value, json};
+use std::time::Duration;
 use test_support::postgres::{BIN_VAR, Options, Postgres};
-use test_support::secrets::Sm;
+use test_support::secrets::{Sm, step};
+use test_support::wire::TimedRelay;
 
 /// `rolpassword` of `role`, read as the superuser.
 async fn stored_verifier(server: &Postgres, role: &str) -> String {
@@ -168,5 +172,56 @@ async fn the_servers_are_the_build_this_run_asked_for() {
                 .collect();
             assert!(debian.contains(&shared), "{shared} is not in {debian:?}");
         }
+    }
+}
+
+/// setSecret logs in with each password once: AWSCURRENT's session, checked, is the one that
+/// changes the password (single user) or reads the name limit (alternating users). It was
+/// two logins with AWSCURRENT. No connection is left open after a step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_logs_in_once_per_password() {
+    let sm = Sm::from_env();
+    let server = db();
+    let relay = TimedRelay::start(server.port);
+    // AWSCURRENT, then AWSPENDING (refused: not set yet), then for alternating users the admin.
+    for (strategy, logins) in [(SingleUser, 2), (AlternatingUsers, 3)] {
+        let role = new_role(&sm, &server, strategy, "once", &json!({"port": relay.port})).await;
+        let r = rotator(&sm, strategy, &[]);
+        let token = sm.start_rotation(&role.arn).await;
+        step(&r, &role.arn, &token, "createSecret")
+            .await
+            .unwrap_or_else(|e| panic!("createSecret: {e}"));
+        assert!(
+            relay.wait_closed(Duration::from_secs(5)),
+            "{:?}",
+            relay.seen()
+        );
+        relay.reset();
+        step(&r, &role.arn, &token, "setSecret")
+            .await
+            .unwrap_or_else(|e| panic!("setSecret: {e}"));
+        assert_eq!(
+            relay.seen().connections,
+            logins,
+            "{}: {:?}",
+            strategy.as_str(),
+            relay.seen()
+        );
+        assert!(
+            relay.wait_closed(Duration::from_secs(5)),
+            "{}: a connection stayed open after the step: {:?}",
+            strategy.as_str(),
+            relay.seen()
+        );
+        for name in ["testSecret", "finishSecret"] {
+            step(&r, &role.arn, &token, name)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        assert!(
+            relay.wait_closed(Duration::from_secs(5)),
+            "{:?}",
+            relay.seen()
+        );
     }
 }
