@@ -307,6 +307,11 @@ mod tests {
         "AWS_LAMBDA_FUNCTION_NAME",
         "AWS_LAMBDA_RUNTIME_API",
         "LAMBDA_TASK_ROOT",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
     ];
 
     /// Whether a string literal's text looks like an environment variable's name.

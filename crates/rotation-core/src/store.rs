@@ -1,10 +1,19 @@
 //! The Secrets Manager calls the protocol makes, and nothing else. Each step makes only the
 //! calls it needs: a single-user rotation makes 13 (15 when the secret names a `masterarn`,
 //! which createSecret and setSecret read for the admin check), an alternating one 15.
+//!
+//! The client is configured from Lambda's environment directly ([`sdk_config`]): the region,
+//! the execution role's credentials and the SDK's endpoint settings are all there. The SDK's
+//! general configuration loader (profile files, instance metadata, web identity through STS)
+//! would add an STS client to every binary and work to every init, for sources a Lambda
+//! function never has.
 
 use crate::activity::Activity;
 use crate::config::{Config, PasswordPolicy};
 use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::config::retry::RetryConfig;
+use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
+use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
@@ -70,11 +79,62 @@ impl Described {
 /// from 200 ms up to 4 s. Many secrets rotating at once share the account's write quota, so
 /// throttling can last seconds; the step's deadline bounds every retry
 /// ([`crate::protocol::step_budget`]).
-pub fn retry_policy() -> aws_config::retry::RetryConfig {
-    aws_config::retry::RetryConfig::standard()
+pub fn retry_policy() -> RetryConfig {
+    RetryConfig::standard()
         .with_max_attempts(6)
         .with_initial_backoff(std::time::Duration::from_millis(200))
         .with_max_backoff(std::time::Duration::from_secs(4))
+}
+
+/// The SDK's connect timeout, as its configuration loader sets it.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(3100);
+
+/// The client's configuration, from the variables `lookup` reads (the environment):
+/// - the region: `AWS_REGION` (Lambda sets it), else `AWS_DEFAULT_REGION`;
+/// - the credentials: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`,
+///   which Lambda sets to the execution role's for the life of the execution environment.
+///   Without them every call fails, saying that no credentials were found;
+/// - the endpoint: `SECRETS_MANAGER_ENDPOINT` (AWS's templates' variable), else
+///   `AWS_ENDPOINT_URL_SECRETS_MANAGER`, else `AWS_ENDPOINT_URL` (those two unless
+///   `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is true); otherwise the region's, as
+///   `AWS_USE_FIPS_ENDPOINT` and `AWS_USE_DUALSTACK_ENDPOINT` choose;
+/// - the SDK's connect timeout (3.1 s) and [`retry_policy`].
+pub fn sdk_config(
+    config: &Config,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> aws_sdk_secretsmanager::Config {
+    let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+    let flag = |k: &str| get(k).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let mut builder = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .retry_config(retry_policy())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .build(),
+        )
+        .use_fips(flag("AWS_USE_FIPS_ENDPOINT"))
+        .use_dual_stack(flag("AWS_USE_DUALSTACK_ENDPOINT"));
+    if let Some(region) = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")) {
+        builder = builder.region(Region::new(region));
+    }
+    if let (Some(key), Some(secret)) = (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")) {
+        builder = builder.credentials_provider(Credentials::new(
+            key,
+            secret,
+            get("AWS_SESSION_TOKEN"),
+            None,
+            "environment",
+        ));
+    }
+    let configured = match flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") {
+        true => None,
+        false => get("AWS_ENDPOINT_URL_SECRETS_MANAGER").or_else(|| get("AWS_ENDPOINT_URL")),
+    };
+    if let Some(endpoint) = config.endpoint.clone().or(configured) {
+        builder = builder.endpoint_url(endpoint);
+    }
+    builder.build()
 }
 
 /// A Secrets Manager client.
@@ -106,15 +166,11 @@ impl SecretStore {
             .await
     }
 
-    /// The SDK's standard configuration, with `SECRETS_MANAGER_ENDPOINT` when set.
+    /// A client configured from the process environment ([`sdk_config`]).
     pub async fn from_env(config: &Config) -> SecretStore {
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let mut builder =
-            aws_sdk_secretsmanager::config::Builder::from(&shared).retry_config(retry_policy());
-        if let Some(endpoint) = &config.endpoint {
-            builder = builder.endpoint_url(endpoint);
-        }
-        SecretStore::new(Client::from_conf(builder.build()))
+        SecretStore::new(Client::from_conf(sdk_config(config, |k| {
+            std::env::var(k).ok()
+        })))
     }
 
     /// `DescribeSecret`.
@@ -292,5 +348,41 @@ impl SecretStore {
         .await
         .map_err(|e| store_error("UpdateSecretVersionStage", &e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Strategy;
+
+    fn built(vars: &[(&str, &str)]) -> aws_sdk_secretsmanager::Config {
+        let lookup = |k: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        let config = Config::from_lookup(Strategy::SingleUser, "", lookup).expect("config");
+        sdk_config(&config, lookup)
+    }
+
+    #[test]
+    fn region_and_timeouts_come_from_the_environment() {
+        let c = built(&[
+            ("AWS_REGION", "eu-west-3"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ]);
+        assert_eq!(c.region().map(|r| r.as_ref()), Some("eu-west-3"));
+        assert_eq!(
+            c.timeout_config().and_then(|t| t.connect_timeout()),
+            Some(CONNECT_TIMEOUT)
+        );
+        assert_eq!(c.retry_config().map(|r| r.max_attempts()), Some(6));
+
+        let c = built(&[("AWS_DEFAULT_REGION", "us-east-2")]);
+        assert_eq!(c.region().map(|r| r.as_ref()), Some("us-east-2"));
+        assert!(built(&[]).region().is_none());
     }
 }

@@ -11,6 +11,7 @@ mod bad_secrets;
 mod budget;
 mod deputy;
 mod engine;
+mod environment;
 mod errors;
 mod gate;
 mod idempotence;
