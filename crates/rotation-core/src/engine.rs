@@ -130,3 +130,60 @@ pub trait Engine: Send + Sync + 'static {
         async {}
     }
 }
+
+/// One session an engine keeps for a step's next operation with the same credentials, so that
+/// a step logs in once per password ([`Engine::end_step`] closes it). Closing is the engine's:
+/// what this hands back is the engine's to close.
+pub struct KeptSession<S> {
+    slot: std::sync::Mutex<Option<(DbSecret, S)>>,
+}
+
+impl<S> Default for KeptSession<S> {
+    fn default() -> Self {
+        KeptSession {
+            slot: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for KeptSession<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptSession")
+            .field(
+                "user",
+                &self.lock().as_ref().map(|(c, _)| c.username.clone()),
+            )
+            .finish()
+    }
+}
+
+impl<S> KeptSession<S> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(DbSecret, S)>> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The kept session, if it was opened with credentials that log in as `creds` do (the
+    /// same account, password, database and TLS mode); otherwise it stays kept.
+    pub fn take_for(&self, creds: &DbSecret) -> Option<S> {
+        let mut slot = self.lock();
+        match slot.take() {
+            Some((with, session)) if with.same_login(creds) => Some(session),
+            other => {
+                *slot = other;
+                None
+            }
+        }
+    }
+
+    /// Keep `session`, opened with `creds`; the one it displaces, to close.
+    pub fn keep(&self, creds: &DbSecret, session: S) -> Option<S> {
+        self.lock()
+            .replace((creds.clone(), session))
+            .map(|(_, old)| old)
+    }
+
+    /// Whatever is kept, to close.
+    pub fn take(&self) -> Option<S> {
+        self.lock().take().map(|(_, s)| s)
+    }
+}

@@ -24,7 +24,7 @@ pub mod store;
 pub mod tls;
 
 pub use config::{Config, Strategy};
-pub use engine::{Engine, Rights, RightsCheck, SetAlternate, SetPassword, Transport};
+pub use engine::{Engine, KeptSession, Rights, RightsCheck, SetAlternate, SetPassword, Transport};
 pub use error::{EngineError, RotationError};
 pub use event::{RotationEvent, Step};
 pub use runtime::run;

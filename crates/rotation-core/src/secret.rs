@@ -286,6 +286,17 @@ fn parse_ssl(map: &Map<String, Value>) -> Result<Option<SslMode>, SecretFormatEr
 }
 
 impl DbSecret {
+    /// Whether a session opened with `self` is one `other` would open: the same host, port,
+    /// account, password, database and TLS mode.
+    pub fn same_login(&self, other: &DbSecret) -> bool {
+        self.host == other.host
+            && self.port == other.port
+            && self.username == other.username
+            && self.dbname == other.dbname
+            && self.ssl == other.ssl
+            && self.password.expose_secret() == other.password.expose_secret()
+    }
+
     /// Parse and validate the secret of the rotated user.
     pub fn parse(json: &SecretString, rules: &SecretRules) -> Result<DbSecret, SecretFormatError> {
         let (raw, text) = parse_object(json)?;

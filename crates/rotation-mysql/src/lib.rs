@@ -25,8 +25,8 @@ use connect::{Session, classify};
 use rotation_core::config::ConfigError;
 use rotation_core::secret::SecretRules;
 use rotation_core::{
-    DbSecret, Engine, EngineError, ExposeSecret, Rights, RightsCheck, SetAlternate, SetPassword,
-    SslMode, TlsSettings, Transport,
+    DbSecret, Engine, EngineError, ExposeSecret, KeptSession, Rights, RightsCheck, SetAlternate,
+    SetPassword, SslMode, TlsSettings, Transport,
 };
 use sql::Privileges;
 use tracing::{info, warn};
@@ -41,10 +41,25 @@ pub const RULES: SecretRules = SecretRules {
 };
 
 /// The MySQL engine.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct MySql {
     tls: TlsSettings,
     username_limit: Option<usize>,
+    /// The session of the step's last successful login as some credentials, kept for the
+    /// step's next operation with them (AWSCURRENT is checked, then read or used for the
+    /// change): one login per password per step. Closed at the step's end.
+    kept: KeptSession<Session>,
+}
+
+impl Clone for MySql {
+    /// The same settings; a clone keeps no session of its own yet.
+    fn clone(&self) -> MySql {
+        MySql {
+            tls: self.tls.clone(),
+            username_limit: self.username_limit,
+            kept: KeptSession::default(),
+        }
+    }
 }
 
 impl MySql {
@@ -73,18 +88,33 @@ impl MySql {
         Ok(MySql {
             tls,
             username_limit,
+            kept: KeptSession::default(),
         })
     }
 
+    /// A session as `creds`: the kept one when it was opened with them, else a new login.
     async fn open(&self, creds: &DbSecret) -> Result<Session, EngineError> {
-        Session::open(creds, &self.tls).await
+        match self.kept.take_for(creds) {
+            Some(session) => Ok(session),
+            None => Session::open(creds, &self.tls).await,
+        }
+    }
+
+    /// Keep `session` (opened with `creds`) for the step's next operation.
+    async fn keep(&self, creds: &DbSecret, session: Session) {
+        if let Some(old) = self.kept.keep(creds, session) {
+            old.close().await;
+        }
     }
 
     /// The account (user and host part) `creds` log in as: `CURRENT_USER()` of a session.
     async fn account_of(&self, creds: &DbSecret) -> Result<(String, String), EngineError> {
         let mut s = self.open(creds).await?;
         let me = s.current_user().await;
-        s.close().await;
+        match me {
+            Ok(_) => self.keep(creds, s).await,
+            Err(_) => s.close().await,
+        }
         let me = me?;
         sql::split_current_user(&me)
             .map(|(u, h)| (u.to_owned(), h.to_owned()))
@@ -104,7 +134,7 @@ impl Engine for MySql {
             None => {
                 let s = self.open(current).await?;
                 let version = s.version().to_owned();
-                s.close().await;
+                self.keep(current, s).await;
                 (
                     sql::username_limit(&version),
                     format!("{}'s limit of", sql::product(&version)),
@@ -127,7 +157,10 @@ impl Engine for MySql {
         let mut s = self.open(creds).await?;
         let result = s.ping_now().await;
         let fell_back = s.fell_back();
-        s.close().await;
+        match result {
+            Ok(()) => self.keep(creds, s).await,
+            Err(_) => s.close().await,
+        }
         result?;
         let plaintext = fell_back || self.tls.mode_for(creds.ssl) == SslMode::Disable;
         Ok(self.tls.transport(creds.ssl, !plaintext))
@@ -240,6 +273,12 @@ impl Engine for MySql {
         .await;
         admin.close().await;
         result
+    }
+
+    async fn end_step(&self) {
+        if let Some(session) = self.kept.take() {
+            session.close().await;
+        }
     }
 }
 

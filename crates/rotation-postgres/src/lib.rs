@@ -29,11 +29,10 @@ use connect::Session;
 use rotation_core::config::ConfigError;
 use rotation_core::secret::SecretRules;
 use rotation_core::{
-    DbSecret, Engine, EngineError, ExposeSecret, Rights, RightsCheck, SetAlternate, SetPassword,
-    SslMode, TlsSettings, Transport,
+    DbSecret, Engine, EngineError, ExposeSecret, KeptSession, Rights, RightsCheck, SetAlternate,
+    SetPassword, SslMode, TlsSettings, Transport,
 };
 use sql::PasswordMethod;
-use std::sync::Mutex;
 use tracing::{info, warn};
 
 pub use connect::classify as classify_error;
@@ -48,12 +47,13 @@ pub const RULES: SecretRules = SecretRules {
 };
 
 /// The PostgreSQL engine.
+#[derive(Debug)]
 pub struct PostgreSql {
     tls: TlsSettings,
     /// The session of the step's last successful login check, kept for the step's next
     /// operation with the same credentials, so that a step derives each password's SCRAM key
     /// once (AWSCURRENT is checked, then used for the change). Closed at the step's end.
-    kept: Mutex<Option<(DbSecret, Session)>>,
+    kept: KeptSession<Session>,
 }
 
 impl Clone for PostgreSql {
@@ -61,26 +61,6 @@ impl Clone for PostgreSql {
     fn clone(&self) -> PostgreSql {
         PostgreSql::new(self.tls.clone())
     }
-}
-
-impl std::fmt::Debug for PostgreSql {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgreSql")
-            .field("tls", &self.tls)
-            .field("kept", &self.lock_kept().as_ref().map(|(c, _)| &c.username))
-            .finish()
-    }
-}
-
-/// Whether a session opened with `a` is one `b` would open: the same account, password,
-/// database and TLS mode.
-fn same_login(a: &DbSecret, b: &DbSecret) -> bool {
-    a.host == b.host
-        && a.port == b.port
-        && a.username == b.username
-        && a.dbname == b.dbname
-        && a.ssl == b.ssl
-        && a.password.expose_secret() == b.password.expose_secret()
 }
 
 /// What a session knows about its server.
@@ -99,28 +79,14 @@ impl PostgreSql {
     pub fn new(tls: TlsSettings) -> PostgreSql {
         PostgreSql {
             tls,
-            kept: Mutex::new(None),
+            kept: KeptSession::default(),
         }
-    }
-
-    fn lock_kept(&self) -> std::sync::MutexGuard<'_, Option<(DbSecret, Session)>> {
-        self.kept.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A session as `creds`: the kept one when it was opened with them and is still open,
     /// else a new login.
     async fn open(&self, creds: &DbSecret) -> Result<Session, EngineError> {
-        let reuse = {
-            let mut kept = self.lock_kept();
-            match kept.take() {
-                Some((with, session)) if same_login(&with, creds) => Some(session),
-                other => {
-                    *kept = other;
-                    None
-                }
-            }
-        };
-        match reuse {
+        match self.kept.take_for(creds) {
             Some(session) if !session.client().is_closed() => Ok(session),
             Some(closed) => {
                 closed.close().await;
@@ -132,8 +98,7 @@ impl PostgreSql {
 
     /// Keep `session` (opened with `creds`) for the step's next operation.
     async fn keep(&self, creds: &DbSecret, session: Session) {
-        let before = self.lock_kept().replace((creds.clone(), session));
-        if let Some((_, old)) = before {
+        if let Some(old) = self.kept.keep(creds, session) {
             old.close().await;
         }
     }
@@ -480,8 +445,7 @@ impl Engine for PostgreSql {
     }
 
     async fn end_step(&self) {
-        let kept = self.lock_kept().take();
-        if let Some((_, session)) = kept {
+        if let Some(session) = self.kept.take() {
             session.close().await;
         }
     }
