@@ -8,17 +8,21 @@
 //! RDS would fail until someone supplied a bundle.
 //!
 //! Init reads only the bundles a user names (so a bad `CA_BUNDLE` fails at once, clearly).
-//! The system roots and the RDS set are gathered at the first TLS connection, and the rustls
-//! configuration is built once per process from them: a rotation against a server without TLS
-//! never pays for them, and no connection parses the anchors again.
+//! The rustls configuration is built once per process, and its verifier gathers the system
+//! roots and the RDS set at the first server certificate it checks: a rotation against a
+//! server without TLS (whose TLS hello is refused) never pays for them, and no connection
+//! parses the anchors again. The verification itself is rustls' WebPKI verifier's.
 
 pub mod rds_ca;
 
 use crate::config::{Config, ConfigError};
 use crate::secret::SslMode;
-use rustls::RootCertStore;
-use rustls::pki_types::CertificateDer;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
@@ -34,6 +38,7 @@ pub struct TlsSettings {
     /// Connect timeout.
     pub connect_timeout: Duration,
     trust: Arc<Trust>,
+    client: Arc<OnceLock<Arc<rustls::ClientConfig>>>,
 }
 
 /// What is trusted: the named bundles, read at init; the rest gathered at first use.
@@ -42,15 +47,13 @@ struct Trust {
     /// `CA_BUNDLE`'s certificates, then the zip's `ca-bundle.pem`'s.
     named: Vec<CertificateDer<'static>>,
     roots: OnceLock<Vec<CertificateDer<'static>>>,
-    client: OnceLock<Arc<rustls::ClientConfig>>,
 }
 
 impl std::fmt::Debug for TlsSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsSettings")
             .field("default_mode", &self.default_mode)
-            .field("named_roots", &self.trust.named.len())
-            .field("roots", &self.trust.roots.get().map(Vec::len))
+            .field("trust", &self.trust)
             .field("connect_timeout", &self.connect_timeout)
             .finish()
     }
@@ -82,6 +85,141 @@ fn read_pem(path: &Path, var: &'static str) -> Result<Vec<CertificateDer<'static
     Ok(certs)
 }
 
+impl Trust {
+    /// Every trusted root: the system's, the RDS set (unless `TRUST_RDS_CA` is false), and
+    /// the named bundles'. Gathered at the first call, then kept.
+    fn roots(&self) -> &[CertificateDer<'static>] {
+        self.roots.get_or_init(|| {
+            let native = rustls_native_certs::load_native_certs();
+            if !native.errors.is_empty() {
+                tracing::warn!(
+                    errors = native.errors.len(),
+                    "some system CA certificates could not be read"
+                );
+            }
+            let system = native.certs.len();
+            let mut roots = native.certs;
+            let rds = match self.trust_rds_ca {
+                true => rds_ca::anchors_at(SystemTime::now()),
+                false => rds_ca::RdsAnchors::default(),
+            };
+            if rds.unreadable > 0 {
+                tracing::warn!(
+                    unreadable = rds.unreadable,
+                    "some embedded RDS CA certificates could not be read and are not trusted"
+                );
+            }
+            let (rds_trusted, rds_expired) = (rds.trusted.len(), rds.expired);
+            roots.extend(rds.trusted);
+            roots.extend(self.named.iter().cloned());
+            tracing::debug!(
+                system,
+                rds = rds_trusted,
+                rds_expired,
+                trust_rds_ca = self.trust_rds_ca,
+                named = self.named.len(),
+                "trust store built"
+            );
+            roots
+        })
+    }
+
+    /// The rustls root store.
+    fn root_store(&self) -> RootCertStore {
+        let mut store = RootCertStore::empty();
+        // Malformed system certificates are skipped, as every TLS client does.
+        let _ = store.add_parsable_certificates(self.roots().iter().cloned());
+        store
+    }
+}
+
+/// rustls' WebPKI verifier over the trust store, built at the first certificate it must check.
+/// The signature checks need no roots, and are the ones the WebPKI verifier makes.
+#[derive(Debug)]
+struct LazyVerifier {
+    trust: Arc<Trust>,
+    provider: Arc<CryptoProvider>,
+    webpki: OnceLock<Result<Arc<WebPkiServerVerifier>, String>>,
+}
+
+impl std::fmt::Debug for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trust")
+            .field("named", &self.named.len())
+            .field("roots", &self.roots.get().map(Vec::len))
+            .finish()
+    }
+}
+
+impl LazyVerifier {
+    fn webpki(&self) -> Result<&Arc<WebPkiServerVerifier>, rustls::Error> {
+        self.webpki
+            .get_or_init(|| {
+                WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(self.trust.root_store()),
+                    Arc::clone(&self.provider),
+                )
+                .build()
+                .map_err(|e| format!("no certificate can be verified: {e}"))
+            })
+            .as_ref()
+            .map_err(|e| rustls::Error::General(e.clone()))
+    }
+}
+
+impl ServerCertVerifier for LazyVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.webpki()?.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
 impl TlsSettings {
     /// Build from the configuration. A `CA_BUNDLE` that cannot be read is an error; system
     /// roots that cannot be read are skipped (with a warning), since a CA bundle may be all
@@ -105,47 +243,15 @@ impl TlsSettings {
                 trust_rds_ca: config.trust_rds_ca,
                 named,
                 roots: OnceLock::new(),
-                client: OnceLock::new(),
             }),
+            client: Arc::new(OnceLock::new()),
         })
     }
 
     /// Every trusted root, as DER: the system's, the RDS set (unless `TRUST_RDS_CA` is false),
     /// and the named bundles'. Gathered at the first call, then kept.
     pub fn roots(&self) -> &[CertificateDer<'static>] {
-        self.trust.roots.get_or_init(|| {
-            let native = rustls_native_certs::load_native_certs();
-            if !native.errors.is_empty() {
-                tracing::warn!(
-                    errors = native.errors.len(),
-                    "some system CA certificates could not be read"
-                );
-            }
-            let system = native.certs.len();
-            let mut roots = native.certs;
-            let rds = match self.trust.trust_rds_ca {
-                true => rds_ca::anchors_at(SystemTime::now()),
-                false => rds_ca::RdsAnchors::default(),
-            };
-            if rds.unreadable > 0 {
-                tracing::warn!(
-                    unreadable = rds.unreadable,
-                    "some embedded RDS CA certificates could not be read and are not trusted"
-                );
-            }
-            let (rds_trusted, rds_expired) = (rds.trusted.len(), rds.expired);
-            roots.extend(rds.trusted);
-            roots.extend(self.trust.named.iter().cloned());
-            tracing::debug!(
-                system,
-                rds = rds_trusted,
-                rds_expired,
-                trust_rds_ca = self.trust.trust_rds_ca,
-                named = self.trust.named.len(),
-                "trust store built"
-            );
-            roots
-        })
+        self.trust.roots()
     }
 
     /// Whether [`TlsSettings::roots`] has gathered the roots yet.
@@ -155,20 +261,26 @@ impl TlsSettings {
 
     /// The rustls root store.
     pub fn root_store(&self) -> RootCertStore {
-        let mut store = RootCertStore::empty();
-        // Malformed system certificates are skipped, as every TLS client does.
-        let _ = store.add_parsable_certificates(self.roots().iter().cloned());
-        store
+        self.trust.root_store()
     }
 
     /// A rustls client configuration that verifies certificates and host names: built at the
-    /// first call, then shared.
+    /// first call, then shared. Its verifier gathers the roots at the first certificate.
     pub fn client_config(&self) -> Arc<rustls::ClientConfig> {
-        Arc::clone(self.trust.client.get_or_init(|| {
+        Arc::clone(self.client.get_or_init(|| {
             install_crypto_provider();
+            let provider = CryptoProvider::get_default()
+                .cloned()
+                .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+            let verifier = LazyVerifier {
+                trust: Arc::clone(&self.trust),
+                provider,
+                webpki: OnceLock::new(),
+            };
             Arc::new(
                 rustls::ClientConfig::builder()
-                    .with_root_certificates(self.root_store())
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(verifier))
                     .with_no_client_auth(),
             )
         }))
@@ -233,13 +345,24 @@ mod tests {
     }
 
     #[test]
-    fn the_trust_store_is_gathered_at_first_use_and_built_once() {
+    fn the_trust_store_is_gathered_at_the_first_certificate_and_built_once() {
         let s = settings(&[]);
         assert!(!s.roots_gathered(), "init gathers no roots");
         let clone = s.clone();
         let first = s.client_config();
-        assert!(s.roots_gathered());
-        assert!(clone.roots_gathered(), "clones share the store");
+        assert!(!s.roots_gathered(), "a TLS hello needs no roots");
         assert!(Arc::ptr_eq(&first, &clone.client_config()), "built once");
+        // A certificate to check gathers them, and one no root vouches for is refused.
+        let verifier = LazyVerifier {
+            trust: Arc::clone(&s.trust),
+            provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+            webpki: OnceLock::new(),
+        };
+        let stranger = CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x00]);
+        let name = ServerName::try_from("db.example.com").expect("name");
+        let checked = verifier.verify_server_cert(&stranger, &[], &name, &[], UnixTime::now());
+        assert!(checked.is_err(), "{checked:?}");
+        assert!(s.roots_gathered() && clone.roots_gathered());
+        assert!(!verifier.supported_verify_schemes().is_empty());
     }
 }
