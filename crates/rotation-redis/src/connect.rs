@@ -10,27 +10,26 @@
 //! Redis serves TLS on its own port (`tls-port`), so a port either speaks TLS or it does not;
 //! there is no in-band "I offer TLS" answer as in MySQL or PostgreSQL. A plaintext Redis port
 //! stays silent when it receives a TLS hello (it waits for a line end that never comes), and a
-//! TLS port cannot answer in Redis's own protocol. So with `ssl` absent (`Prefer`), the first
-//! connection of the process to a port:
-//! 1. starts the TLS handshake, and at the same time, on a second connection, sends a bare
-//!    `PING` (no credentials) and reads the answer;
-//! 2. only a reply in Redis's protocol (`+PONG`, `-NOAUTH …`) to that `PING`, or a reply of
-//!    that kind to the TLS hello itself, proves the port offers no TLS; the session then goes
-//!    on in plaintext, with a warning, on the probe's own connection;
-//! 3. a finished handshake proves the port speaks TLS.
+//! TLS port cannot answer in Redis's own protocol. So with `ssl` absent (`Prefer`):
+//! 1. a port not known to speak TLS is sent a bare `PING` (no credentials) first; only a
+//!    reply in Redis's protocol (`+PONG`, `-NOAUTH …`) proves the port offers no TLS, and the
+//!    session goes on in plaintext, with a warning, over that same connection (no TLS hello
+//!    is built or sent);
+//! 2. otherwise (a TLS port refuses the `PING`) the TLS handshake starts, and a finished
+//!    handshake proves the port speaks TLS; if it has not finished within [`PROBE_AFTER`],
+//!    the `PING` is asked again (a server reconfigured on the same port), and a reply of
+//!    Redis's kind to the TLS hello itself also proves plaintext.
 //!
-//! What a port speaks is remembered for the life of the process ([`learned`]), so a warm
-//! process decides without a second connection: a port known to speak plaintext is asked
-//! its `PING` first, on the connection the session then uses (one round trip, and a port that
-//! no longer answers it is asked afresh); a port known to speak TLS gets the handshake alone,
-//! and the `PING` only if the handshake has not finished within [`PROBE_AFTER`] (a server
-//! reconfigured on the same port). Neither costs a fixed wait on a plaintext port.
+//! What a port speaks is remembered for the life of the process ([`learned`]): a port seen to
+//! speak TLS gets the handshake alone, with no `PING`. So a plaintext port costs one round
+//! trip per connection, a TLS port one refused connection per process, and neither a fixed
+//! wait.
 //!
 //! Anything else (a failed certificate or host name check, a TLS alert, a closed connection, a
 //! timeout) is an error: there is never a downgrade after a failed verification. With
 //! `"ssl": true` the same test turns a plaintext port into a quick, clear `TlsError` instead of
-//! a timeout. On a TLS port, the first connection's `PING` costs the server one refused
-//! connection per process (a line in its log).
+//! a timeout. On a TLS port, the first connection's `PING` is one refused connection per
+//! process (a line in the server's log).
 
 use crate::acl;
 use redis::aio::MultiplexedConnection;
@@ -50,8 +49,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tracing::{debug, info, warn};
 
-/// How long a TLS handshake to a port known to speak TLS may take before the port is asked
-/// whether it speaks plaintext now. A TLS server answers a hello in one round trip, so this is
+/// How long a TLS handshake may take before the port is asked (again) whether it speaks
+/// plaintext. A TLS server answers a hello in one round trip, so this is
 /// only reached by a server reconfigured on the same port and by slow networks (where the
 /// extra `PING` costs nothing but a line in the server's log).
 pub const PROBE_AFTER: Duration = Duration::from_millis(250);
@@ -256,18 +255,14 @@ async fn negotiate(
             creds.host
         ),
     })?;
-    if learned(endpoint) == Some(Speaks::Plaintext) {
+    // A port not known to speak TLS is asked `PING` first: a plaintext port answers at once,
+    // and the session goes on over that connection, with no TLS hello built or sent.
+    if learned(endpoint) != Some(Speaks::Tls) {
         if let Some(stream) = answers_plaintext(creds, endpoint).await {
             return plaintext_port(creds, mode, endpoint, Some(stream)).await;
         }
-        // It spoke plaintext before and does not now: ask afresh.
         learn(endpoint, None);
     }
-    // A port not seen yet is asked at once; one seen to speak TLS only if the handshake is slow.
-    let probe_after = match learned(endpoint) {
-        Some(Speaks::Tls) => PROBE_AFTER,
-        _ => Duration::ZERO,
-    };
     let stream = tcp(creds, endpoint).await?;
     let handshake = TlsConnector::from(tls.client_config())
         .connect(
@@ -279,10 +274,10 @@ async fn negotiate(
         )
         .into_fallible();
     tokio::pin!(handshake);
+    // The `PING` again only if the handshake has not finished within PROBE_AFTER: a port that
+    // refused it a moment ago, or spoke TLS before, and has been given to a plaintext server.
     let probe = async {
-        if !probe_after.is_zero() {
-            tokio::time::sleep(probe_after).await;
-        }
+        tokio::time::sleep(PROBE_AFTER).await;
         answers_plaintext(creds, endpoint).await
     };
     tokio::pin!(probe);

@@ -287,10 +287,9 @@ fn default_tls(vars: &[(&str, &str)]) -> TlsSettings {
     TlsSettings::from_config(&config).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// With `ssl` absent, the first connection to a plaintext port tries TLS and asks `PING` at
-/// once, and the session goes on over the `PING`'s connection; later ones in the process ask
-/// `PING` first, on their own connection, and try no TLS: 2 + 1 + 1 connections for three
-/// sessions (it was 3 each: the TLS try, the `PING` after a fixed wait, a new connection).
+/// With `ssl` absent, each connection to a plaintext port asks `PING` first and the session
+/// goes on over that connection, with no TLS try: 1 + 1 + 1 connections for three sessions
+/// (it was 3 each: the TLS try, the `PING` after a fixed wait, a new connection).
 async fn a_plaintext_port_is_learned_once(flavor: Flavor) {
     let db = Db::throwaway(flavor);
     let user = unique("learn");
@@ -305,15 +304,15 @@ async fn a_plaintext_port_is_learned_once(flavor: Flavor) {
         3,
     )
     .await;
-    assert_eq!(relay.seen().connections, 4, "{:?}", relay.seen());
+    assert_eq!(relay.seen().connections, 3, "{:?}", relay.seen());
     assert_eq!(
         learned(&format!("127.0.0.1:{}", relay.port)),
         Some(Speaks::Plaintext)
     );
 }
 
-/// The same on a TLS port: the first connection's `PING` is refused and the handshake
-/// finishes; later connections are the handshake alone. Verification is as strict as ever
+/// On a TLS port the first connection's `PING` is refused and the handshake finishes; later
+/// connections are the handshake alone: 2 + 1 + 1. Verification is as strict as ever
 /// (see `an_unknown_ca_is_a_tls_error_and_never_a_downgrade`).
 async fn a_tls_port_is_learned_once(flavor: Flavor) {
     let t = TlsDb::start(flavor);
