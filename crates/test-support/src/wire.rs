@@ -8,7 +8,7 @@
 //! accept.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -124,12 +124,7 @@ impl TimedRelay {
     /// Listen on a free loopback port and relay every connection to `server_port` on
     /// 127.0.0.1.
     pub fn start(server_port: u16) -> TimedRelay {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .unwrap_or_else(|e| panic!("cannot bind a port on 127.0.0.1: {e}"));
-        let port = listener
-            .local_addr()
-            .map(|a| a.port())
-            .unwrap_or_else(|e| panic!("local_addr: {e}"));
+        let (listener, port) = crate::net::listener();
         let seen = Arc::new(Mutex::new(Seen::default()));
         let s = Arc::clone(&seen);
         std::thread::spawn(move || {
@@ -168,9 +163,37 @@ impl TimedRelay {
     }
 }
 
+/// Run a rotation of `arn` step by step with `rotator`, and return the connections its
+/// setSecret opened through `relay`; after every step no connection may stay open.
+pub async fn set_secret_connections<E: rotation_core::Engine>(
+    sm: &crate::secrets::Sm,
+    rotator: &rotation_core::protocol::Rotator<E>,
+    arn: &str,
+    relay: &TimedRelay,
+) -> usize {
+    let token = sm.start_rotation(arn).await;
+    let mut connections = 0;
+    for name in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        relay.reset();
+        crate::secrets::step(rotator, arn, &token, name)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        if name == "setSecret" {
+            connections = relay.seen().connections;
+        }
+        assert!(
+            relay.wait_closed(Duration::from_secs(5)),
+            "a connection stayed open after {name}: {:?}",
+            relay.seen()
+        );
+    }
+    connections
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
 
     /// An echo server that answers each line after `delay`.
     fn slow_echo(delay: Duration) -> u16 {

@@ -5,10 +5,9 @@
 use crate::common::*;
 use rotation_core::Strategy::{AlternatingUsers, SingleUser};
 use serde_json::json;
-use std::time::Duration;
-use test_support::secrets::{Sm, step};
+use test_support::secrets::Sm;
 use test_support::unique;
-use test_support::wire::TimedRelay;
+use test_support::wire::{TimedRelay, set_secret_connections};
 
 /// setSecret's logins: AWSCURRENT once, AWSPENDING once (refused: not set yet), and for
 /// alternating users the admin once. It was AWSCURRENT twice (single user) and three times
@@ -31,41 +30,7 @@ async fn a_step_logs_in_once_per_password() {
         }
         let arn = sm.create("mysql-", &value).await;
         let r = rotator(&sm, strategy, &[]);
-        let token = sm.start_rotation(&arn).await;
-        step(&r, &arn, &token, "createSecret")
-            .await
-            .unwrap_or_else(|e| panic!("createSecret: {e}"));
-        assert!(
-            relay.wait_closed(Duration::from_secs(5)),
-            "{:?}",
-            relay.seen()
-        );
-        relay.reset();
-        step(&r, &arn, &token, "setSecret")
-            .await
-            .unwrap_or_else(|e| panic!("setSecret: {e}"));
-        assert_eq!(
-            relay.seen().connections,
-            2 * logins,
-            "{}: {:?}",
-            strategy.as_str(),
-            relay.seen()
-        );
-        assert!(
-            relay.wait_closed(Duration::from_secs(5)),
-            "{}: a connection stayed open after the step: {:?}",
-            strategy.as_str(),
-            relay.seen()
-        );
-        for name in ["testSecret", "finishSecret"] {
-            step(&r, &arn, &token, name)
-                .await
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
-        }
-        assert!(
-            relay.wait_closed(Duration::from_secs(5)),
-            "{:?}",
-            relay.seen()
-        );
+        let connections = set_secret_connections(&sm, &r, &arn, &relay).await;
+        assert_eq!(connections, 2 * logins, "{}", strategy.as_str());
     }
 }

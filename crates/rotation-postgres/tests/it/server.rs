@@ -8,10 +8,9 @@
 use crate::common::*;
 use rotation_core::Strategy::{AlternatingUsers, SingleUser};
 use serde_json::{Value, json};
-use std::time::Duration;
 use test_support::postgres::{BIN_VAR, Options, Postgres};
-use test_support::secrets::{Sm, step};
-use test_support::wire::TimedRelay;
+use test_support::secrets::Sm;
+use test_support::wire::{TimedRelay, set_secret_connections};
 
 /// `rolpassword` of `role`, read as the superuser.
 async fn stored_verifier(server: &Postgres, role: &str) -> String {
@@ -187,41 +186,7 @@ async fn a_step_logs_in_once_per_password() {
     for (strategy, logins) in [(SingleUser, 2), (AlternatingUsers, 3)] {
         let role = new_role(&sm, &server, strategy, "once", &json!({"port": relay.port})).await;
         let r = rotator(&sm, strategy, &[]);
-        let token = sm.start_rotation(&role.arn).await;
-        step(&r, &role.arn, &token, "createSecret")
-            .await
-            .unwrap_or_else(|e| panic!("createSecret: {e}"));
-        assert!(
-            relay.wait_closed(Duration::from_secs(5)),
-            "{:?}",
-            relay.seen()
-        );
-        relay.reset();
-        step(&r, &role.arn, &token, "setSecret")
-            .await
-            .unwrap_or_else(|e| panic!("setSecret: {e}"));
-        assert_eq!(
-            relay.seen().connections,
-            logins,
-            "{}: {:?}",
-            strategy.as_str(),
-            relay.seen()
-        );
-        assert!(
-            relay.wait_closed(Duration::from_secs(5)),
-            "{}: a connection stayed open after the step: {:?}",
-            strategy.as_str(),
-            relay.seen()
-        );
-        for name in ["testSecret", "finishSecret"] {
-            step(&r, &role.arn, &token, name)
-                .await
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
-        }
-        assert!(
-            relay.wait_closed(Duration::from_secs(5)),
-            "{:?}",
-            relay.seen()
-        );
+        let connections = set_secret_connections(&sm, &r, &role.arn, &relay).await;
+        assert_eq!(connections, logins, "{}", strategy.as_str());
     }
 }
