@@ -7,7 +7,8 @@
 //! most, and their certificates chain to no system root: without it, `"ssl": true` against
 //! RDS would fail until someone supplied a bundle.
 //!
-//! Init reads only the bundles a user names (so a bad `CA_BUNDLE` fails at once, clearly).
+//! Init reads only the bundles a user names (so a bad `CA_BUNDLE` fails at once, clearly),
+//! and, when debug logging is on, gathers the whole store to log it.
 //! The rustls configuration is built once per process, and its verifier gathers the system
 //! roots and the RDS set at the first server certificate it checks: a rotation against a
 //! server without TLS (whose TLS hello is refused) never pays for them, and no connection
@@ -236,7 +237,7 @@ impl TlsSettings {
         {
             named.extend(read_pem(&path, "LAMBDA_TASK_ROOT")?);
         }
-        Ok(TlsSettings {
+        let settings = TlsSettings {
             default_mode: config.tls_mode,
             connect_timeout: config.connect_timeout,
             trust: Arc::new(Trust {
@@ -245,7 +246,13 @@ impl TlsSettings {
                 roots: OnceLock::new(),
             }),
             client: Arc::new(OnceLock::new()),
-        })
+        };
+        // Someone reading debug logs wants to see the trust store at once ("trust store
+        // built"); everyone else pays for it at the first certificate, if ever.
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let _ = settings.roots();
+        }
+        Ok(settings)
     }
 
     /// Every trusted root, as DER: the system's, the RDS set (unless `TRUST_RDS_CA` is false),
