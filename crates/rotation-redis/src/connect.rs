@@ -20,10 +20,9 @@
 //!    the `PING` is asked again (a server reconfigured on the same port), and a reply of
 //!    Redis's kind to the TLS hello itself also proves plaintext.
 //!
-//! What a port speaks is remembered for the life of the process ([`learned`]): a port seen to
-//! speak TLS gets the handshake alone, with no `PING`. So a plaintext port costs one round
-//! trip per connection, a TLS port one refused connection per process, and neither a fixed
-//! wait.
+//! That a port speaks TLS is remembered for the life of the process ([`seen_tls`]): it gets
+//! the handshake alone, with no `PING`. So a plaintext port costs one round trip per
+//! connection, a TLS port one refused connection per process, and neither a fixed wait.
 //!
 //! Anything else (a failed certificate or host name check, a TLS alert, a closed connection, a
 //! timeout) is an error: there is never a downgrade after a failed verification. With
@@ -38,7 +37,7 @@ use redis::{
 };
 use rotation_core::{DbSecret, EngineError, ExposeSecret, SslMode, TlsSettings};
 use rustls::pki_types::ServerName;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io;
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -55,36 +54,21 @@ use tracing::{debug, info, warn};
 /// extra `PING` costs nothing but a line in the server's log).
 pub const PROBE_AFTER: Duration = Duration::from_millis(250);
 
-/// What a port has been seen to speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Speaks {
-    /// A TLS handshake finished.
-    Tls,
-    /// It answered a `PING` in Redis's protocol.
-    Plaintext,
+/// Whether this process has seen `host:port` finish a TLS handshake (and not answer
+/// plaintext since). Only TLS is remembered: a port not seen to speak it is asked `PING` first
+/// on every connection anyway.
+pub fn seen_tls(endpoint: &str) -> bool {
+    lock_seen_tls().contains(endpoint)
 }
 
-/// What each `host:port` was seen to speak by this process; `None` for a port not seen yet.
-pub fn learned(endpoint: &str) -> Option<Speaks> {
-    lock_learned().get(endpoint).copied()
-}
-
-/// Forget what `endpoint` was seen to speak (a test whose port another server used before).
+/// Forget that `endpoint` spoke TLS (a test whose port another server used before).
 pub fn forget(endpoint: &str) {
-    learn(endpoint, None);
+    lock_seen_tls().remove(endpoint);
 }
 
-fn learn(endpoint: &str, speaks: Option<Speaks>) {
-    let mut learned = lock_learned();
-    match speaks {
-        Some(s) => learned.insert(endpoint.to_owned(), s),
-        None => learned.remove(endpoint),
-    };
-}
-
-fn lock_learned() -> std::sync::MutexGuard<'static, BTreeMap<String, Speaks>> {
-    static LEARNED: Mutex<BTreeMap<String, Speaks>> = Mutex::new(BTreeMap::new());
-    LEARNED.lock().unwrap_or_else(|p| p.into_inner())
+fn lock_seen_tls() -> std::sync::MutexGuard<'static, BTreeSet<String>> {
+    static SEEN_TLS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    SEEN_TLS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Commands get at least this long to answer (`ACL SAVE` writes a file).
@@ -210,7 +194,7 @@ async fn plaintext_port(
     endpoint: &str,
     stream: Option<TcpStream>,
 ) -> Result<Transport, EngineError> {
-    learn(endpoint, Some(Speaks::Plaintext));
+    forget(endpoint);
     if mode == SslMode::Require {
         return Err(EngineError::Tls {
             endpoint: endpoint.to_owned(),
@@ -257,11 +241,10 @@ async fn negotiate(
     })?;
     // A port not known to speak TLS is asked `PING` first: a plaintext port answers at once,
     // and the session goes on over that connection, with no TLS hello built or sent.
-    if learned(endpoint) != Some(Speaks::Tls) {
-        if let Some(stream) = answers_plaintext(creds, endpoint).await {
-            return plaintext_port(creds, mode, endpoint, Some(stream)).await;
-        }
-        learn(endpoint, None);
+    if !seen_tls(endpoint)
+        && let Some(stream) = answers_plaintext(creds, endpoint).await
+    {
+        return plaintext_port(creds, mode, endpoint, Some(stream)).await;
     }
     let stream = tcp(creds, endpoint).await?;
     let handshake = TlsConnector::from(tls.client_config())
@@ -294,7 +277,7 @@ async fn negotiate(
     };
     match outcome {
         Ok(stream) => {
-            learn(endpoint, Some(Speaks::Tls));
+            lock_seen_tls().insert(endpoint.to_owned());
             Ok(Transport::Tls(Box::new(stream)))
         }
         Err((_, seen)) if seen.first.is_some_and(is_resp_reply) => {
