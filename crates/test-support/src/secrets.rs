@@ -264,10 +264,13 @@ impl Sm {
         vars: &[(&str, &str)],
         make_engine: impl FnOnce(TlsSettings) -> E,
     ) -> Rotator<E> {
-        let map: HashMap<String, String> = vars
+        let mut map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
+        if let Some(ca) = crate::tls::shared_ca_bundle() {
+            map.entry("CA_BUNDLE".to_owned()).or_insert(ca);
+        }
         let config = Config::from_lookup(strategy, E::DEFAULT_EXCLUDE_CHARACTERS, |k| {
             map.get(k).cloned()
         })

@@ -5,6 +5,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use tempfile::TempDir;
 
+/// The environment variable naming a CA bundle that the shared database server's certificate
+/// chains to (set by `cargo xtask test` for a pass whose shared server offers TLS). The
+/// in-process rotators and the functions the tests start trust it as `CA_BUNDLE`, unless a
+/// test gives a `CA_BUNDLE` of its own.
+pub const CA_VAR: &str = "ROTATION_TEST_CA_BUNDLE";
+
+/// The shared server's CA bundle, if the run has one.
+pub fn shared_ca_bundle() -> Option<String> {
+    std::env::var(CA_VAR).ok().filter(|v| !v.is_empty())
+}
+
 /// A CA and a server certificate, as PEM files in a private folder.
 pub struct TestCa {
     dir: TempDir,
