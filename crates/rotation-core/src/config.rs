@@ -23,6 +23,35 @@ impl Strategy {
     }
 }
 
+/// What single-user setSecret does with the password of AWSCURRENT (`PREVIOUS_PASSWORD`),
+/// where the engine can keep two passwords valid (Redis ACL users, MySQL 8.0.14+ dual
+/// passwords).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreviousPassword {
+    /// It stays valid next to the new one until the next rotation (the default), so clients
+    /// that still hold it keep working while they pick up the new secret.
+    Keep,
+    /// Only the new password is valid after setSecret.
+    Discard,
+}
+
+impl PreviousPassword {
+    /// Parse `PREVIOUS_PASSWORD`: unset or empty is `keep`.
+    pub fn parse(value: Option<&str>) -> Result<PreviousPassword, ConfigError> {
+        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("keep") => Ok(PreviousPassword::Keep),
+            Some("discard") => Ok(PreviousPassword::Discard),
+            Some(_) => Err(ConfigError {
+                name: "PREVIOUS_PASSWORD",
+                problem: format!(
+                    "{:?} is not one of keep, discard",
+                    value.unwrap_or_default()
+                ),
+            }),
+        }
+    }
+}
+
 /// Arguments of `GetRandomPassword`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasswordPolicy {

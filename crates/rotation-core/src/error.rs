@@ -70,7 +70,7 @@ impl EngineError {
                 "check the host and port in the secret, and that the function's subnets and security groups can reach the database"
             }
             EngineError::Tls { .. } => {
-                "check the server's TLS setup and certificate, and give the CA that signed it in CA_BUNDLE (or with `cargo xtask dist --ca-bundle`); set \"ssl\": false in the secret only if the connection may be plaintext"
+                "check the server's TLS setup and certificate: give the CA that signed the certificate in CA_BUNDLE (the templates' caBundlePath parameter, or `cargo xtask dist --ca-bundle`), or give the server a certificate from a CA the function trusts (the system roots, or Amazon RDS's); set \"ssl\": false in the secret only to accept a plaintext connection with this server"
             }
             EngineError::Authentication { .. } => {
                 "check that the user exists and that the secret's password is the user's current password"

@@ -33,6 +33,16 @@ fn is_tls_failure(e: &std::io::Error) -> bool {
     false
 }
 
+/// A TLS failure's text, with what an unknown issuer usually means for a MySQL-family server.
+fn tls_detail(detail: String) -> String {
+    if detail.contains("UnknownIssuer") {
+        return format!(
+            "{detail}: the server's certificate is signed by a CA the function does not trust (a self-managed MySQL 8+ or MariaDB 11.4+ makes a self-signed one at first start unless it is given one)"
+        );
+    }
+    detail
+}
+
 /// Sort a driver error by cause.
 pub fn classify(e: mysql_async::Error, endpoint: &str, user: &str) -> EngineError {
     let endpoint = endpoint.to_owned();
@@ -43,7 +53,7 @@ pub fn classify(e: mysql_async::Error, endpoint: &str, user: &str) -> EngineErro
         },
         mysql_async::Error::Io(IoError::Io(io)) if is_tls_failure(&io) => EngineError::Tls {
             endpoint,
-            detail: io.to_string(),
+            detail: tls_detail(io.to_string()),
         },
         mysql_async::Error::Io(IoError::Io(io)) => EngineError::Network {
             endpoint,
@@ -53,6 +63,17 @@ pub fn classify(e: mysql_async::Error, endpoint: &str, user: &str) -> EngineErro
             endpoint,
             detail: "the server does not offer TLS, and the secret requires it (\"ssl\": true or TLS_MODE=require)".into(),
         },
+        // MySQL answers a login as an account that does not exist with a switch to a plugin
+        // of its choosing, picked from the name (on 9.7, `sha256_password` for some names).
+        // The driver cannot follow it; the password does not log in either way.
+        mysql_async::Error::Driver(DriverError::UnknownAuthPlugin { name }) => {
+            EngineError::Authentication {
+                user: user.to_owned(),
+                detail: format!(
+                    "the server asked for the authentication plugin '{name}', which the function does not speak. MySQL asks for a plugin of its choosing when the account does not exist, so the login counts as refused; an account that really uses '{name}' must move to caching_sha2_password to be rotated"
+                ),
+            }
+        }
         mysql_async::Error::Driver(d @ (DriverError::ConnectionClosed | DriverError::PoolDisconnected)) => {
             EngineError::Network {
                 endpoint,

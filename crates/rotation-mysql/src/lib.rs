@@ -16,13 +16,14 @@
 //! names the statement that gives the admin the missing right.
 
 pub mod account;
+pub mod caching_sha2;
 mod connect;
 pub mod facts;
 pub mod rights;
 pub mod sql;
 
 use connect::{Session, classify};
-use rotation_core::config::ConfigError;
+use rotation_core::config::{ConfigError, PreviousPassword};
 use rotation_core::secret::SecretRules;
 use rotation_core::{
     DbSecret, Engine, EngineError, ExposeSecret, KeptSession, Rights, RightsCheck, SetAlternate,
@@ -45,6 +46,9 @@ pub const RULES: SecretRules = SecretRules {
 pub struct MySql {
     tls: TlsSettings,
     username_limit: Option<usize>,
+    /// Single user on MySQL 8.0.14+: whether the old password stays valid beside the new one
+    /// (`RETAIN CURRENT PASSWORD`) until the next rotation.
+    previous: PreviousPassword,
     /// The session of the step's last successful login as some credentials, kept for the
     /// step's next operation with them (AWSCURRENT is checked, then read or used for the
     /// change): one login per password per step. Closed at the step's end.
@@ -57,16 +61,25 @@ impl Clone for MySql {
         MySql {
             tls: self.tls.clone(),
             username_limit: self.username_limit,
+            previous: self.previous,
             kept: KeptSession::default(),
         }
     }
 }
 
 impl MySql {
-    /// Build from TLS settings and `USERNAME_CHARACTER_LIMIT` (unset: ask the server).
+    /// Build from TLS settings, `USERNAME_CHARACTER_LIMIT` (unset: ask the server) and
+    /// `PREVIOUS_PASSWORD`.
     pub fn from_env(tls: TlsSettings) -> Result<MySql, ConfigError> {
         let limit = std::env::var("USERNAME_CHARACTER_LIMIT").ok();
-        MySql::new(tls, limit.as_deref())
+        let previous = std::env::var("PREVIOUS_PASSWORD").ok();
+        Ok(MySql::new(tls, limit.as_deref())?
+            .with_previous(PreviousPassword::parse(previous.as_deref())?))
+    }
+
+    /// The same engine with another previous-password policy (the default is `keep`).
+    pub fn with_previous(self, previous: PreviousPassword) -> MySql {
+        MySql { previous, ..self }
     }
 
     /// Build with an explicit `USERNAME_CHARACTER_LIMIT` value.
@@ -88,6 +101,7 @@ impl MySql {
         Ok(MySql {
             tls,
             username_limit,
+            previous: PreviousPassword::Keep,
             kept: KeptSession::default(),
         })
     }
@@ -218,19 +232,22 @@ impl Engine for MySql {
         let user = req.pending.username.as_str();
         let result = async {
             let (auth, requires_current) = s.own_account().await?;
-            let current = requires_current.then(|| req.login.password.expose_secret());
-            let statements = sql::own_password(
-                s.product(),
-                &auth,
-                req.pending.password.expose_secret(),
-                current,
-            );
+            let change = sql::OwnChange {
+                product: s.product(),
+                auth: &auth,
+                current: requires_current.then(|| req.login.password.expose_secret()),
+                retain: self.previous == PreviousPassword::Keep
+                    && sql::has_dual_passwords(s.version()),
+            };
+            let password = new_password(req.pending.password.expose_secret())?;
+            let statements = sql::own_password(&change, &password);
             let mut refused = None;
             for statement in &statements {
                 if refused.is_some() {
-                    warn!(
+                    info!(
                         user,
-                        "the server refused to take the password's hash from the user itself; sending the password as text. Grant the user CREATE USER (or UPDATE on the mysql schema) to keep it out of the server's logs"
+                        "the server refused the change for lack of a privilege; trying the next form: {}",
+                        form_of(&statement.sql)
                     );
                 }
                 s.check_may_send(statement.plaintext)?;
@@ -240,8 +257,8 @@ impl Engine for MySql {
                 {
                     Err(e @ EngineError::Permission { .. }) => refused = Some(e),
                     other => {
-                        if other.is_ok() && statement.plaintext {
-                            info!(user, auth = ?auth, "the server received the new password as text: the function computes a hash only for mysql_native_password");
+                        if other.is_ok() {
+                            report_own_change(user, &auth, &statement.sql, statement.plaintext);
                         }
                         return other;
                     }
@@ -252,6 +269,9 @@ impl Engine for MySql {
             }))
         }
         .await;
+        if result.is_ok() && change_discards(self.previous, s.version()) {
+            discard_old_password(&mut s, user).await;
+        }
         s.close().await;
         result
     }
@@ -278,6 +298,67 @@ impl Engine for MySql {
     async fn end_step(&self) {
         if let Some(session) = self.kept.take() {
             session.close().await;
+        }
+    }
+}
+
+/// The new password with a fresh salt for its hash.
+fn new_password(text: &str) -> Result<sql::NewPassword<'_>, EngineError> {
+    sql::NewPassword::new(text).map_err(|e| {
+        EngineError::Database(format!(
+            "the operating system's random generator failed ({e}), so no salt could be drawn for the password's hash. Nothing was changed; retry the rotation"
+        ))
+    })
+}
+
+/// What a password statement is, without its password or hash: for the log.
+fn form_of(statement: &str) -> &'static str {
+    match (
+        statement.contains(" AS "),
+        statement.contains("RETAIN CURRENT PASSWORD"),
+    ) {
+        (true, true) => "the hash, keeping the current password",
+        (true, false) => "the hash",
+        (false, true) => "the password as text, keeping the current password",
+        (false, false) => "the password as text",
+    }
+}
+
+/// Say how the user's own change went: whether the old password stays valid, and whether
+/// the server received the password itself.
+fn report_own_change(user: &str, auth: &sql::Auth, statement: &str, plaintext: bool) {
+    if statement.contains("RETAIN CURRENT PASSWORD") {
+        info!(
+            user,
+            "the old password stays valid beside the new one until the next rotation (RETAIN CURRENT PASSWORD)"
+        );
+    }
+    if plaintext {
+        info!(user, auth = ?auth, "the server received the new password as text: a user may set a hash for itself only with the CREATE USER privilege, and the function computes a hash only for mysql_native_password and MySQL's caching_sha2_password");
+    }
+}
+
+/// Whether setSecret drops the old password after the change: `PREVIOUS_PASSWORD=discard`
+/// on a server that may hold one.
+fn change_discards(previous: PreviousPassword, version: &str) -> bool {
+    previous == PreviousPassword::Discard && sql::has_dual_passwords(version)
+}
+
+/// `DISCARD OLD PASSWORD` for the session's own account, so that a secondary password an
+/// earlier rotation retained stops working at once. It wants CREATE USER or
+/// APPLICATION_PASSWORD_ADMIN; an account without either cannot have been given one by this
+/// function, so a refusal is only noted.
+async fn discard_old_password(s: &mut Session, user: &str) {
+    match s
+        .exec("ALTER USER CURRENT_USER() DISCARD OLD PASSWORD", user)
+        .await
+    {
+        Ok(()) => info!(
+            user,
+            "the old password no longer logs in (PREVIOUS_PASSWORD=discard)"
+        ),
+        Err(e) => {
+            warn!(user, error = %e, "could not discard a secondary password (it needs APPLICATION_PASSWORD_ADMIN or CREATE USER); one retained earlier stays valid")
         }
     }
 }
@@ -313,7 +394,7 @@ async fn clone_account(
     })?;
     report_other_hosts(admin, admin_user, src_user, host).await;
     let auth = sql::auth_of(&create, product);
-    let password = sql::identified(product, &auth, password);
+    let password = sql::identified(product, &auth, &new_password(password)?);
     // Locked until it is verified an exact copy: a crash or a failed check in between leaves
     // an account that cannot log in, so AWSPENDING does not work, the retry does the whole job
     // again, and an incomplete copy never becomes AWSCURRENT. The statement that sets the new
@@ -335,7 +416,7 @@ async fn clone_account(
         info!(user = target_user, host = %host, "created the alternate user, locked");
     }
     if password.plaintext {
-        info!(user = target_user, auth = ?auth, "the server received the new password as text: the function computes a hash only for mysql_native_password");
+        info!(user = target_user, auth = ?auth, "the server received the new password as text: the function computes a hash only for mysql_native_password and MySQL's caching_sha2_password");
     }
     let copied = async {
         // A copy made before may have a default role the original no longer has; MariaDB's

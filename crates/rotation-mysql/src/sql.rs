@@ -6,6 +6,7 @@
 //! Account management statements (`CREATE USER`, `ALTER USER`, `GRANT`) take no placeholders,
 //! so every value in them goes through [`literal`].
 
+use crate::caching_sha2;
 use sha1::{Digest, Sha1};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -227,40 +228,100 @@ pub struct PasswordStatement {
     pub plaintext: bool,
 }
 
+/// A new password, and the salt of its `caching_sha2_password` hash (drawn once per step, so
+/// that the statements of one step agree). No `Debug`: it holds the password.
+pub struct NewPassword<'a> {
+    /// The password.
+    pub text: &'a str,
+    /// The salt for [`caching_sha2::stored_form`].
+    pub salt: [u8; caching_sha2::SALT_LEN],
+}
+
+impl<'a> NewPassword<'a> {
+    /// `text` with a fresh salt from the operating system's generator.
+    pub fn new(text: &'a str) -> Result<NewPassword<'a>, getrandom::Error> {
+        Ok(NewPassword {
+            text,
+            salt: caching_sha2::new_salt()?,
+        })
+    }
+
+    /// The hash the server stores for this password under `auth`'s plugin, as the literal an
+    /// `AS` clause takes, where the function can compute it: `mysql_native_password`'s `*…`,
+    /// and MySQL's `caching_sha2_password` `$A$005$…` (as hex, since its salt may hold any
+    /// byte the server's own salts hold). `None` for every other plugin.
+    fn hash_literal(&self, product: Product, auth: &Auth) -> Option<String> {
+        match (product, auth) {
+            (_, Auth::NativePassword) => Some(literal(&native_password_hash(self.text), false)),
+            (Product::MySql, Auth::Plugin(p))
+                if p == CACHING_SHA2 && self.text.len() <= caching_sha2::MAX_PASSWORD_BYTES =>
+            {
+                Some(caching_sha2::hex_literal(&caching_sha2::stored_form(
+                    self.text.as_bytes(),
+                    &self.salt,
+                )))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// MySQL 8's default authentication plugin, and the only one MySQL 9 has for passwords.
+pub const CACHING_SHA2: &str = "caching_sha2_password";
+
 /// The `IDENTIFIED …` clause that gives an account `password` under `auth`'s plugin, for
 /// `CREATE USER` and `ALTER USER`: the hash where the function can compute it
-/// (`mysql_native_password`), the password otherwise.
-pub fn identified(product: Product, auth: &Auth, password: &str) -> PasswordStatement {
-    let hashed = |sql: fn(&str) -> String| {
-        let secret = literal(&native_password_hash(password), false);
-        PasswordStatement {
-            sql: sql(&secret),
-            secret,
+/// (`mysql_native_password`, MySQL's `caching_sha2_password`), the password otherwise.
+pub fn identified(product: Product, auth: &Auth, password: &NewPassword<'_>) -> PasswordStatement {
+    if let Some(hash) = password.hash_literal(product, auth) {
+        let sql = match (product, auth) {
+            (Product::MariaDb, _) => format!("IDENTIFIED BY PASSWORD {hash}"),
+            (Product::MySql, Auth::Plugin(p)) => {
+                format!("IDENTIFIED WITH {} AS {hash}", literal(p, false))
+            }
+            (Product::MySql, _) => format!("IDENTIFIED WITH mysql_native_password AS {hash}"),
+        };
+        return PasswordStatement {
+            sql,
+            secret: hash,
             plaintext: false,
-        }
-    };
-    let pw = literal(password, false);
-    let plain = |sql: String| PasswordStatement {
-        sql,
-        secret: pw.clone(),
-        plaintext: true,
-    };
-    match (product, auth) {
-        (Product::MariaDb, Auth::NativePassword) => {
-            hashed(|h| format!("IDENTIFIED BY PASSWORD {h}"))
-        }
-        (Product::MySql, Auth::NativePassword) => {
-            hashed(|h| format!("IDENTIFIED WITH mysql_native_password AS {h}"))
-        }
-        (Product::MariaDb, Auth::Plugin(p)) => plain(format!(
-            "IDENTIFIED VIA {} USING PASSWORD({pw})",
-            literal(p, false)
-        )),
-        (Product::MySql, Auth::Plugin(p)) => {
-            plain(format!("IDENTIFIED WITH {} BY {pw}", literal(p, false)))
-        }
-        (_, Auth::Unknown) => plain(format!("IDENTIFIED BY {pw}")),
+        };
     }
+    let pw = literal(password.text, false);
+    let sql = match (product, auth) {
+        (Product::MariaDb, Auth::Plugin(p)) => {
+            format!("IDENTIFIED VIA {} USING PASSWORD({pw})", literal(p, false))
+        }
+        (Product::MySql, Auth::Plugin(p)) => {
+            format!("IDENTIFIED WITH {} BY {pw}", literal(p, false))
+        }
+        _ => format!("IDENTIFIED BY {pw}"),
+    };
+    PasswordStatement {
+        sql,
+        secret: pw,
+        plaintext: true,
+    }
+}
+
+/// Whether a server keeps a second password beside the primary one (`RETAIN CURRENT
+/// PASSWORD`): MySQL 8.0.14 and later.
+pub fn has_dual_passwords(version: &str) -> bool {
+    Product::of(version) == Product::MySql && version_number(version) >= (8, 0, 14)
+}
+
+/// How the session's own user changes its password.
+pub struct OwnChange<'a> {
+    /// MySQL or MariaDB.
+    pub product: Product,
+    /// The account's plugin.
+    pub auth: &'a Auth,
+    /// The password the session logged in with, given when the account says `PASSWORD
+    /// REQUIRE CURRENT` (MySQL 8.0.13+).
+    pub current: Option<&'a str>,
+    /// Keep the password the session logged in with valid beside the new one (MySQL 8.0.14+
+    /// `RETAIN CURRENT PASSWORD`): no login fails between setSecret and finishSecret.
+    pub retain: bool,
 }
 
 /// The statements by which the session's own user sets its password, in the order to try: the
@@ -273,52 +334,69 @@ pub fn identified(product: Product, auth: &Auth, password: &str) -> PasswordStat
 /// the `mysql` schema, so it comes first and the text form is the fallback. (MySQL's
 /// `SET PASSWORD = '…'` takes the password itself since 5.7.6, never a hash, so it is not used.)
 ///
-/// `current` is the password the session logged in with, given when the account says
-/// `PASSWORD REQUIRE CURRENT` (MySQL 8.0.13+): then the text form ends with `REPLACE
-/// '<current>'`, which MySQL wants from a user that changes its own password without the
-/// CREATE USER privilege. (The hash form needs that privilege, which waives the requirement.)
-pub fn own_password(
-    product: Product,
-    auth: &Auth,
-    password: &str,
-    current: Option<&str>,
-) -> Vec<PasswordStatement> {
-    let hash = literal(&native_password_hash(password), false);
-    let replace = current
+/// With `current` (`PASSWORD REQUIRE CURRENT`) the text form ends with `REPLACE '<current>'`,
+/// which MySQL wants from a user that changes its own password without the CREATE USER
+/// privilege. (The hash form needs that privilege, which waives the requirement.)
+///
+/// With `retain`, each form keeps the current password as the secondary one (`RETAIN CURRENT
+/// PASSWORD`, which wants CREATE USER, or APPLICATION_PASSWORD_ADMIN for one's own account),
+/// and the last statement is the text form without it, for an account that holds neither.
+pub fn own_password(change: &OwnChange<'_>, password: &NewPassword<'_>) -> Vec<PasswordStatement> {
+    let pw = literal(password.text, false);
+    let replace = change
+        .current
         .map(|c| format!(" REPLACE {}", literal(c, false)))
         .unwrap_or_default();
-    let pw = literal(password, false);
-    match (product, auth) {
-        (Product::MariaDb, Auth::NativePassword) => vec![PasswordStatement {
-            sql: format!("SET PASSWORD = {hash}"),
-            secret: hash,
-            plaintext: false,
-        }],
-        (Product::MariaDb, _) => vec![PasswordStatement {
-            sql: format!("SET PASSWORD = PASSWORD({pw})"),
-            secret: pw,
-            plaintext: true,
-        }],
-        (Product::MySql, Auth::NativePassword) => vec![
-            PasswordStatement {
-                sql: format!(
-                    "ALTER USER CURRENT_USER() IDENTIFIED WITH mysql_native_password AS {hash}"
-                ),
+    let hash = password.hash_literal(change.product, change.auth);
+    if change.product == Product::MariaDb {
+        return vec![match (change.auth, hash) {
+            (Auth::NativePassword, Some(hash)) => PasswordStatement {
+                sql: format!("SET PASSWORD = {hash}"),
                 secret: hash,
                 plaintext: false,
             },
-            PasswordStatement {
-                sql: format!("ALTER USER CURRENT_USER() IDENTIFIED BY {pw}{replace}"),
+            _ => PasswordStatement {
+                sql: format!("SET PASSWORD = PASSWORD({pw})"),
                 secret: pw,
                 plaintext: true,
             },
-        ],
-        (Product::MySql, _) => vec![PasswordStatement {
-            sql: format!("ALTER USER CURRENT_USER() IDENTIFIED BY {pw}{replace}"),
-            secret: pw,
-            plaintext: true,
-        }],
+        }];
     }
+    let retains: &[bool] = if change.retain {
+        &[true, false]
+    } else {
+        &[false]
+    };
+    let mut statements = Vec::new();
+    if let Some(hash) = hash {
+        let plugin = match change.auth {
+            Auth::Plugin(p) => literal(p, false),
+            _ => "mysql_native_password".to_owned(),
+        };
+        let retain = if change.retain {
+            " RETAIN CURRENT PASSWORD"
+        } else {
+            ""
+        };
+        statements.push(PasswordStatement {
+            sql: format!("ALTER USER CURRENT_USER() IDENTIFIED WITH {plugin} AS {hash}{retain}"),
+            secret: hash,
+            plaintext: false,
+        });
+    }
+    for retain in retains {
+        let retain = if *retain {
+            " RETAIN CURRENT PASSWORD"
+        } else {
+            ""
+        };
+        statements.push(PasswordStatement {
+            sql: format!("ALTER USER CURRENT_USER() IDENTIFIED BY {pw}{replace}{retain}"),
+            secret: pw.clone(),
+            plaintext: true,
+        });
+    }
+    statements
 }
 
 /// Ways a server may print an account in `SHOW GRANTS`: backticks (MySQL 8, MariaDB), single
@@ -801,10 +879,22 @@ mod tests {
         }
     }
 
+    /// "password" with a fixed salt.
+    fn new_password(text: &str) -> NewPassword<'_> {
+        NewPassword {
+            text,
+            salt: *b"0123456789abcdefghij",
+        }
+    }
+
     #[test]
     fn password_clauses_send_the_hash_where_the_plugin_allows_it() {
         use Product::{MariaDb, MySql};
         let hash = "'*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19'";
+        let sha2 = caching_sha2::hex_literal(&caching_sha2::stored_form(
+            b"password",
+            b"0123456789abcdefghij",
+        ));
         let cases = [
             (
                 MariaDb,
@@ -821,7 +911,13 @@ mod tests {
             (
                 MySql,
                 Auth::Plugin("caching_sha2_password".into()),
-                "IDENTIFIED WITH 'caching_sha2_password' BY 'password'".into(),
+                format!("IDENTIFIED WITH 'caching_sha2_password' AS {sha2}"),
+                false,
+            ),
+            (
+                MySql,
+                Auth::Plugin("sha256_password".into()),
+                "IDENTIFIED WITH 'sha256_password' BY 'password'".into(),
                 true,
             ),
             (
@@ -844,7 +940,7 @@ mod tests {
             ),
         ];
         for (product, auth, sql, plaintext) in cases {
-            let got = identified(product, &auth, "password");
+            let got = identified(product, &auth, &new_password("password"));
             assert_eq!(got.sql, sql, "{product:?} {auth:?}");
             assert_eq!(got.plaintext, plaintext, "{product:?} {auth:?}");
             assert!(got.sql.contains(&got.secret), "{}", got.sql);
@@ -857,8 +953,18 @@ mod tests {
         }
         // Quotes and backslashes in a password stay inside its literal.
         assert_eq!(
-            identified(MySql, &Auth::Unknown, r"a'b\c").sql,
+            identified(MySql, &Auth::Unknown, &new_password(r"a'b\c")).sql,
             r"IDENTIFIED BY 'a''b\\c'"
+        );
+        // A password longer than MySQL hashes goes as text, for the server to refuse.
+        let long = "x".repeat(caching_sha2::MAX_PASSWORD_BYTES + 1);
+        assert!(
+            identified(
+                MySql,
+                &Auth::Plugin("caching_sha2_password".into()),
+                &new_password(&long)
+            )
+            .plaintext
         );
     }
 
@@ -866,22 +972,33 @@ mod tests {
     fn own_password_statements_by_product_and_plugin() {
         use Product::{MariaDb, MySql};
         let hash = "'*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19'";
-        let sqls = |product, auth: Auth| -> Vec<(String, bool)> {
-            own_password(product, &auth, "password", None)
+        let sha2 = caching_sha2::hex_literal(&caching_sha2::stored_form(
+            b"password",
+            b"0123456789abcdefghij",
+        ));
+        let sqls = |product, auth: Auth, current: Option<&str>, retain| -> Vec<(String, bool)> {
+            let change = OwnChange {
+                product,
+                auth: &auth,
+                current,
+                retain,
+            };
+            own_password(&change, &new_password("password"))
                 .into_iter()
                 .map(|s| (s.sql, s.plaintext))
                 .collect()
         };
+        let text = |sql: &str| (sql.to_owned(), true);
         assert_eq!(
-            sqls(MariaDb, Auth::NativePassword),
+            sqls(MariaDb, Auth::NativePassword, None, false),
             [(format!("SET PASSWORD = {hash}"), false)]
         );
         assert_eq!(
-            sqls(MariaDb, Auth::Plugin("ed25519".into())),
-            [("SET PASSWORD = PASSWORD('password')".to_owned(), true)]
+            sqls(MariaDb, Auth::Plugin("ed25519".into()), None, false),
+            [text("SET PASSWORD = PASSWORD('password')")]
         );
         assert_eq!(
-            sqls(MySql, Auth::NativePassword),
+            sqls(MySql, Auth::NativePassword, None, false),
             [
                 (
                     format!(
@@ -889,48 +1006,76 @@ mod tests {
                     ),
                     false
                 ),
-                (
-                    "ALTER USER CURRENT_USER() IDENTIFIED BY 'password'".to_owned(),
-                    true
-                ),
+                text("ALTER USER CURRENT_USER() IDENTIFIED BY 'password'"),
             ]
         );
-        for auth in [Auth::Plugin("caching_sha2_password".into()), Auth::Unknown] {
-            assert_eq!(
-                sqls(MySql, auth),
-                [(
-                    "ALTER USER CURRENT_USER() IDENTIFIED BY 'password'".to_owned(),
-                    true
-                )]
-            );
-        }
+        assert_eq!(
+            sqls(
+                MySql,
+                Auth::Plugin("caching_sha2_password".into()),
+                None,
+                false
+            ),
+            [
+                (
+                    format!(
+                        "ALTER USER CURRENT_USER() IDENTIFIED WITH 'caching_sha2_password' AS {sha2}"
+                    ),
+                    false
+                ),
+                text("ALTER USER CURRENT_USER() IDENTIFIED BY 'password'"),
+            ]
+        );
+        assert_eq!(
+            sqls(MySql, Auth::Unknown, None, false),
+            [text("ALTER USER CURRENT_USER() IDENTIFIED BY 'password'")]
+        );
         // PASSWORD REQUIRE CURRENT: the text form gives the current password too (MySQL 8's
         // grammar: `ALTER USER CURRENT_USER() IDENTIFIED BY 'new' REPLACE 'current'`); the hash
         // form needs CREATE USER, which waives the requirement, so it has no REPLACE.
-        let with_current: Vec<String> =
-            own_password(MySql, &Auth::NativePassword, "password", Some("o'ld\\"))
-                .into_iter()
-                .map(|s| s.sql)
-                .collect();
         assert_eq!(
-            with_current,
+            sqls(MySql, Auth::NativePassword, Some("o'ld\\"), false),
             [
-                format!(
-                    "ALTER USER CURRENT_USER() IDENTIFIED WITH mysql_native_password AS {hash}"
+                (
+                    format!(
+                        "ALTER USER CURRENT_USER() IDENTIFIED WITH mysql_native_password AS {hash}"
+                    ),
+                    false
                 ),
-                r"ALTER USER CURRENT_USER() IDENTIFIED BY 'password' REPLACE 'o''ld\\'".to_owned(),
+                text(r"ALTER USER CURRENT_USER() IDENTIFIED BY 'password' REPLACE 'o''ld\\'"),
             ]
         );
-        let sha2 = own_password(
-            MySql,
-            &Auth::Plugin("caching_sha2_password".into()),
-            "password",
-            Some("old"),
-        );
+        // Dual passwords: each form retains the current password, and the last one, for an
+        // account without the right to, does not.
         assert_eq!(
-            sha2[0].sql,
-            "ALTER USER CURRENT_USER() IDENTIFIED BY 'password' REPLACE 'old'"
+            sqls(
+                MySql,
+                Auth::Plugin("caching_sha2_password".into()),
+                Some("old"),
+                true
+            ),
+            [
+                (
+                    format!(
+                        "ALTER USER CURRENT_USER() IDENTIFIED WITH 'caching_sha2_password' AS {sha2} RETAIN CURRENT PASSWORD"
+                    ),
+                    false
+                ),
+                text(
+                    "ALTER USER CURRENT_USER() IDENTIFIED BY 'password' REPLACE 'old' RETAIN CURRENT PASSWORD"
+                ),
+                text("ALTER USER CURRENT_USER() IDENTIFIED BY 'password' REPLACE 'old'"),
+            ]
         );
+    }
+
+    #[test]
+    fn dual_passwords_from_mysql_8_0_14() {
+        assert!(has_dual_passwords("9.7.4-2"));
+        assert!(has_dual_passwords("8.0.14"));
+        assert!(!has_dual_passwords("8.0.13-log"));
+        assert!(!has_dual_passwords("5.7.44"));
+        assert!(!has_dual_passwords("11.8.9-MariaDB-4"));
     }
 
     fn lines(v: &[&str]) -> Vec<String> {

@@ -41,32 +41,7 @@ pub const RULES: SecretRules = SecretRules {
     default_dbname: facts::DEFAULT_DBNAME,
 };
 
-/// What single-user setSecret does with the password of AWSCURRENT (`PREVIOUS_PASSWORD`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PreviousPassword {
-    /// It stays valid next to the new one until the next rotation (the default), so clients
-    /// that still hold it keep working while they pick up the new secret.
-    Keep,
-    /// Only the new password is valid after setSecret.
-    Discard,
-}
-
-impl PreviousPassword {
-    /// Parse `PREVIOUS_PASSWORD`: unset or empty is `keep`.
-    pub fn parse(value: Option<&str>) -> Result<PreviousPassword, ConfigError> {
-        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-            None | Some("") | Some("keep") => Ok(PreviousPassword::Keep),
-            Some("discard") => Ok(PreviousPassword::Discard),
-            Some(_) => Err(ConfigError {
-                name: "PREVIOUS_PASSWORD",
-                problem: format!(
-                    "{:?} is not one of keep, discard",
-                    value.unwrap_or_default()
-                ),
-            }),
-        }
-    }
-}
+pub use rotation_core::config::PreviousPassword;
 
 /// The Redis/Valkey engine.
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ async fn engine_errors_keep_their_error_type_and_say_what_to_do() {
         (
             EngineError::Tls { endpoint: endpoint.clone(), detail: "certificate expired".into() },
             "TlsError",
-            format!("TLS with the database at {endpoint} failed: certificate expired; check the server's TLS setup and certificate, and give the CA that signed it in CA_BUNDLE (or with `cargo xtask dist --ca-bundle`); set \"ssl\": false in the secret only if the connection may be plaintext"),
+            format!("TLS with the database at {endpoint} failed: certificate expired; check the server's TLS setup and certificate: give the CA that signed the certificate in CA_BUNDLE (the templates' caBundlePath parameter, or `cargo xtask dist --ca-bundle`), or give the server a certificate from a CA the function trusts (the system roots, or Amazon RDS's); set \"ssl\": false in the secret only to accept a plaintext connection with this server"),
         ),
         (
             EngineError::Permission { user: "app".into(), detail: "no CONNECT".into() },

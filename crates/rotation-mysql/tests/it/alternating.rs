@@ -9,6 +9,7 @@ use rotation_core::Strategy::AlternatingUsers;
 use rotation_mysql::sql;
 use serde_json::json;
 use test_support::conformance::case::fails_at;
+use test_support::mariadb::Product;
 use test_support::secrets::{Sm, rotate, step};
 use test_support::unique;
 
@@ -190,4 +191,49 @@ async fn a_clone_that_differs_from_the_original_stays_locked_until_it_is_an_exac
         grants_of(&db, &clone, "127.0.0.1").await,
         grants_of(&db, &user, "127.0.0.1").await
     );
+}
+
+/// MySQL answers a login as an account that does not exist with a switch to an authentication
+/// plugin it picks from the name: on 9.7, `sha256_password` for some names and
+/// `caching_sha2_password` for others. The first rotation checks whether the alternate user's
+/// password works before the user exists, and meets that switch, which must read as "this
+/// password does not log in", whatever the plugin. (MariaDB never switches so.)
+#[tokio::test]
+async fn a_first_rotation_rotates_whatever_plugin_the_server_names_for_an_unknown_user() {
+    let db = db();
+    let sm = Sm::from_env();
+    let mut switched = None;
+    for _ in 0..64 {
+        let user = unique("sw");
+        let refused = login(db.port, &format!("{user}_clone"), "not-the-password")
+            .await
+            .expect_err("no such account");
+        if refused.contains("sha256_password") {
+            switched = Some(user);
+            break;
+        }
+    }
+    let user = match db.product {
+        Product::MySql => switched.expect("MySQL switches some unknown names to sha256_password"),
+        Product::MariaDb => {
+            assert_eq!(switched, None, "MariaDB has no such switch");
+            unique("sw")
+        }
+    };
+    let arn = user_and_secret_with_admin(&sm, &db, &user, "Pw-switch-1").await;
+    let r = rotator(&sm, AlternatingUsers, &[]);
+    for n in 0..2 {
+        let token = sm.start_rotation(&arn).await;
+        rotate(&r, &arn, &token)
+            .await
+            .unwrap_or_else(|e| panic!("rotation {n} of {user}: {e}"));
+        let current = sm.value(&arn, "AWSCURRENT", None).await.expect("current");
+        login(
+            db.port,
+            current["username"].as_str().expect("user"),
+            current["password"].as_str().expect("pw"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("rotation {n}: AWSCURRENT logs in: {e}"));
+    }
 }

@@ -8,7 +8,7 @@ use rotation_mysql::{facts, sql};
 use serde_json::json;
 use test_support::function_binary;
 use test_support::lambda::Function;
-use test_support::mariadb::MariaDb;
+use test_support::mariadb::{MariaDb, Product};
 use test_support::secrets::Sm;
 use test_support::unique;
 
@@ -96,15 +96,24 @@ async fn alternating_binary_copies_the_grants_whatever_the_servers_sql_mode() {
     );
 }
 
-/// MariaDB's general log (and `SHOW PROCESSLIST`) show every statement as sent. Full
-/// single-user and alternating-users rotations, the clone created once and then reset, must
-/// send password hashes only.
+/// The general log (and `SHOW PROCESSLIST`) show every statement as sent (MySQL with
+/// `--log-raw`). Full single-user and alternating-users rotations, the clone created once and
+/// then reset, must send password hashes only: `mysql_native_password` hashes on MariaDB, and
+/// on MySQL the `caching_sha2_password` form the function computes, for a single user that may
+/// set a hash (CREATE USER) as for the admin. The server stores exactly the hash it was sent.
 #[tokio::test(flavor = "multi_thread")]
 async fn no_password_reaches_the_general_log() {
     use mysql_async::prelude::Queryable;
-    let db = own_server();
+    let db = MariaDb::start_with(test_support::mariadb::Options {
+        raw_log: true,
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("a server for this test: {e}"));
+    let mysql = db.product == Product::MySql;
     let sm = Sm::from_env();
-    let (single, single_pw) = new_user(&db, "logsu", &[]).await;
+    // On MySQL a user may set its own password's hash only with CREATE USER.
+    let single_grants: &[&str] = if mysql { &["CREATE USER ON *.*"] } else { &[] };
+    let (single, single_pw) = new_user(&db, "logsu", single_grants).await;
     let (alt, alt_pw) = new_user(&db, "logalt", &["SELECT ON appdb.*"]).await;
     let single_arn = sm
         .create("mysql-log-", &secret(db.port, &single, &single_pw))
@@ -126,6 +135,7 @@ async fn no_password_reaches_the_general_log() {
     }
 
     let mut passwords = vec![single_pw, alt_pw, db.admin_password.clone()];
+    let mut rotated = Vec::new();
     for (function, arn, rotations) in [
         (facts::SINGLE_USER, &single_arn, 2),
         (facts::ALTERNATING_USERS, &alt_arn, 2),
@@ -134,13 +144,14 @@ async fn no_password_reaches_the_general_log() {
         for _ in 0..rotations {
             let token = sm.start_rotation(arn).await;
             tokio::task::block_in_place(|| f.rotate(arn, &token));
-            passwords.push(password_at(&sm, arn, "AWSCURRENT").await);
+            let current = sm.value(arn, "AWSCURRENT", None).await.expect("current");
+            passwords.push(current["password"].as_str().expect("pw").to_owned());
+            rotated.push(current["username"].as_str().expect("user").to_owned());
         }
     }
     c.query_drop("SET GLOBAL general_log = OFF")
         .await
         .expect("general log off");
-    let _ = c.disconnect().await;
 
     let text = std::fs::read_to_string(&log)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", log.display()));
@@ -153,17 +164,38 @@ async fn no_password_reaches_the_general_log() {
     );
     let new_passwords = &passwords[3..];
     for (i, pw) in new_passwords.iter().enumerate() {
-        let hash = sql::native_password_hash(pw);
-        let statement = match i {
-            0 | 1 => "SET PASSWORD = '",
-            2 => "CREATE USER ",
+        let statement = match (mysql, i) {
+            (false, 0 | 1) => "SET PASSWORD = '",
+            (true, 0 | 1) => "ALTER USER CURRENT_USER() IDENTIFIED WITH",
+            (_, 2) => "CREATE USER ",
             _ => "ALTER USER ",
         };
-        assert!(
-            has(&[statement, &hash]),
-            "rotation #{i}: no {statement:?} with the new password's hash in the general log:\n{text}"
-        );
+        let hash = if mysql {
+            sent_caching_sha2_hash(&text, statement, pw)
+        } else {
+            Some(sql::native_password_hash(pw)).filter(|h| has(&[statement, h]))
+        };
+        let hash = hash.unwrap_or_else(|| {
+            panic!("rotation #{i}: no {statement:?} with the new password's hash in the general log:\n{text}")
+        });
+        // The server keeps exactly the hash it was sent.
+        if mysql && i % 2 == 1 {
+            let stored: Option<Vec<u8>> = c
+                .exec_first(
+                    "SELECT authentication_string FROM mysql.user WHERE User = ?",
+                    (&rotated[i],),
+                )
+                .await
+                .expect("stored hash");
+            let stored = stored.expect("the account exists");
+            assert_eq!(
+                rotation_mysql::caching_sha2::hex_literal(&String::from_utf8_lossy(&stored)),
+                hash,
+                "rotation #{i}: the server stores the hash the function sent"
+            );
+        }
     }
+    let _ = c.disconnect().await;
     for (i, pw) in passwords.iter().enumerate() {
         if let Some(line) = text.lines().find(|l| l.contains(pw.as_str())) {
             panic!(
@@ -172,6 +204,41 @@ async fn no_password_reaches_the_general_log() {
             );
         }
     }
+    // Each new password logs in.
+    for (user, pw) in rotated.iter().zip(new_passwords) {
+        login(db.port, user, pw)
+            .await
+            .unwrap_or_else(|e| panic!("{user} logs in with its new password: {e}"));
+    }
+}
+
+/// The `AS 0x…` literal of a logged statement starting with `statement` whose hash is
+/// `password`'s: the hex decodes to `$A$005$`, a 20-byte salt and the digest the function
+/// computes for this password with that salt.
+fn sent_caching_sha2_hash(log: &str, statement: &str, password: &str) -> Option<String> {
+    use rotation_mysql::caching_sha2::{SALT_LEN, hex_literal, stored_form};
+    log.lines()
+        .filter(|l| l.contains(statement))
+        .filter_map(|l| l.split(" AS ").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .find(|literal| {
+            let Some(hex) = literal.strip_prefix("0x") else {
+                return false;
+            };
+            let bytes: Option<Vec<u8>> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                .collect();
+            let Some(bytes) = bytes else { return false };
+            let Some(salt) = bytes
+                .get(7..7 + SALT_LEN)
+                .and_then(|s| <[u8; SALT_LEN]>::try_from(s).ok())
+            else {
+                return false;
+            };
+            hex_literal(&stored_form(password.as_bytes(), &salt)) == *literal
+        })
+        .map(str::to_owned)
 }
 
 /// ERROR 1396 ("Operation CREATE USER failed") is not a missing privilege: here privilege rows

@@ -183,8 +183,15 @@ pub fn rotator(sm: &Sm, strategy: Strategy, vars: &[(&str, &str)]) -> Rotator<My
         .iter()
         .find(|(k, _)| *k == "USERNAME_CHARACTER_LIMIT")
         .map(|(_, v)| (*v).to_owned());
+    let previous = vars
+        .iter()
+        .find(|(k, _)| *k == "PREVIOUS_PASSWORD")
+        .map(|(_, v)| *v);
+    let previous = rotation_core::config::PreviousPassword::parse(previous).expect("policy");
     sm.rotator(strategy, vars, |tls| {
-        MySql::new(tls, limit.as_deref()).expect("engine")
+        MySql::new(tls, limit.as_deref())
+            .expect("engine")
+            .with_previous(previous)
     })
 }
 

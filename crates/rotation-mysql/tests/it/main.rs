@@ -10,6 +10,7 @@ mod binary;
 mod clone_fidelity;
 mod common;
 mod conformance;
+mod dual;
 mod engine_names;
 mod logins;
 mod props;

@@ -82,7 +82,8 @@ async fn tls_verification_with_and_without_the_ca() {
 
 #[tokio::test]
 async fn tls_required_on_a_server_without_tls_is_refused() {
-    let db = db();
+    // A server of its own: the shared one offers TLS on some versions.
+    let db = MariaDb::start(None).expect("a server without TLS");
     let sm = Sm::from_env();
     let (arn, _, _) = user_secret(&sm, &db, Some(true), "127.0.0.1").await;
     let r = rotator(&sm, SingleUser, &[]);
@@ -184,4 +185,38 @@ async fn the_preflight_reports_verified_tls_and_tls_failures() {
         assert_eq!(check.ok, ok, "ssl {ssl:?}: {report:#?}");
         assert!(check.message.contains(words), "ssl {ssl:?}: {report:#?}");
     }
+}
+
+/// A self-managed MySQL 8+ (and MariaDB 11.4+) makes a self-signed certificate at its first
+/// start and offers TLS with it. A secret without `ssl` tries TLS, cannot verify that
+/// certificate, and is refused, never downgraded; the error says the three ways out. With
+/// `"ssl": false` the same server rotates, in plaintext by choice.
+#[tokio::test]
+async fn a_servers_own_certificate_is_refused_with_what_to_do() {
+    let db = MariaDb::start_with(test_support::mariadb::Options {
+        own_certificate: true,
+        ..Default::default()
+    })
+    .expect("a server with a certificate of its own");
+    let sm = Sm::from_env();
+    let (arn, user, pw) = user_secret(&sm, &db, None, "127.0.0.1").await;
+    let r = rotator(&sm, SingleUser, &[]);
+    let (_, err) = fails_at(&r, &sm, &arn, "setSecret").await;
+    assert_eq!(err.kind(), "TlsError", "{err}");
+    let text = err.to_string();
+    for words in [
+        "UnknownIssuer",
+        "signed by a CA the function does not trust",
+        "CA_BUNDLE",
+        "caBundlePath",
+        "a certificate from a CA the function trusts",
+        "\"ssl\": false",
+    ] {
+        assert!(text.contains(words), "says {words:?}: {text}");
+    }
+    login(db.port, &user, &pw).await.expect("nothing changed");
+
+    let (arn, _, _) = user_secret(&sm, &db, Some(false), "127.0.0.1").await;
+    let token = sm.start_rotation(&arn).await;
+    rotate(&r, &arn, &token).await.expect("plaintext by choice");
 }
