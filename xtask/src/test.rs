@@ -20,7 +20,8 @@
 //! `--no-lint` skips step 2, `--no-dist` reuses the last unpacked binaries, `--no-matrix`
 //! skips step 6 and `--matrix-only` runs only step 6 (for quick local runs); `--only
 //! mysql,redis` starts only those engines' servers (use it with a package filter); arguments
-//! after `--` go to `cargo test`, and a narrowed run (any such argument) skips the matrix.
+//! after `--` go to `cargo test`, and a narrowed run (any such argument) skips the matrix,
+//! except with `--matrix-only`, where they name the tests each pass runs.
 
 use crate::dist::{self, Arch};
 use crate::tools::{self, run, workspace_root};
@@ -587,7 +588,10 @@ pub fn run_with(args: &[String], extra: &Extra) -> Result<()> {
     ensure_system_packages()?;
     eprintln!("xtask: checking the tools venv (moto, cfn-lint)");
     tools::ensure_python_tools(&["moto[server]", "cfn-lint"])?;
-    let matrix = matrix && cargo_args.is_empty();
+    // With --matrix-only, what follows `--` names the tests each pass runs (filters for the
+    // test executables); otherwise a narrowed run leaves the matrix out.
+    let matrix = matrix && (cargo_args.is_empty() || !main_pass);
+    let pass_filters: &[String] = if main_pass { &[] } else { cargo_args };
     let passes: Vec<Pass> = if matrix {
         MATRIX
             .iter()
@@ -734,7 +738,9 @@ pub fn run_with(args: &[String], extra: &Extra) -> Result<()> {
         let mut failure = None;
         for executable in built.iter().filter(|t| t.dir == package_dir) {
             let mut cmd = Command::new(&executable.path);
-            cmd.current_dir(&executable.dir).args(pass.spec.filter);
+            cmd.current_dir(&executable.dir)
+                .args(pass.spec.filter)
+                .args(pass_filters);
             with_test_env(&mut cmd, &envs);
             match run_counting(&mut cmd) {
                 Ok(c) => counts.add(&c),

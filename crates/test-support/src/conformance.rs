@@ -51,9 +51,9 @@ pub trait Adapter: Sized + Send + Sync + 'static {
     const SINGLE_USER_USES_ADMIN: bool =
         <Self::Engine as rotation_core::Engine>::SINGLE_USER_USES_ADMIN;
 
-    /// The longest user name the server holds, when it has a limit (MariaDB 80, PostgreSQL
-    /// 63); `None` where names have no limit a test could reach (Redis).
-    const NAME_LIMIT: Option<usize>;
+    /// The longest user name the server holds, when it has a limit (MariaDB 80, MySQL 32,
+    /// PostgreSQL 63); `None` where names have no limit a test could reach (Redis).
+    fn name_limit(&self) -> Option<usize>;
 
     /// Every value of `engine` the functions accept, the one [`Adapter::secret`] writes among
     /// them. Defaults to the engine's `RULES.engines`; leave it so.
@@ -147,6 +147,12 @@ pub trait Adapter: Sized + Send + Sync + 'static {
     /// share a user) and, for alternating users, `_clone` after it, so each must stay within the
     /// engine's name limit with both.
     fn hostile_usernames(&self) -> Vec<String>;
+
+    /// Whether the server the scenarios use offers TLS, with a certificate the tests trust
+    /// (the default: it offers none, and a secret without `ssl` falls back to plaintext).
+    fn offers_tls(&self) -> bool {
+        false
+    }
 }
 
 /// One `#[tokio::test]` per scenario, strategy and flavour:

@@ -52,6 +52,8 @@ pub struct MariaDb {
     pub admin_password: String,
     /// The product.
     pub product: Product,
+    /// Whether the server offers TLS (with the test CA's certificate, or one of its own).
+    pub offers_tls: bool,
     process: Option<ServerProcess>,
     /// The CA of an `own_certificate` MariaDB, kept while the server runs.
     _throwaway_ca: Option<TestCa>,
@@ -260,12 +262,13 @@ impl MariaDb {
         crate::net::wait_for_port(port, Duration::from_secs(60))
             .map_err(|e| format!("the server did not start: {e}\n{}", process.log_tail()))?;
         let admin_password = crate::unique("Adm1n-");
-        bootstrap(&build.client, &socket, &admin_password)?;
+        bootstrap(&build, &socket, &admin_password)?;
         Ok(MariaDb {
             port,
             admin_user: "admin".into(),
             admin_password,
             product: build.product,
+            offers_tls: tls.is_some() || opts.own_certificate,
             process: Some(process),
             _throwaway_ca: throwaway,
         })
@@ -283,6 +286,7 @@ impl MariaDb {
                 Ok("mysql") => Product::MySql,
                 _ => Product::MariaDb,
             },
+            offers_tls: std::env::var("ROTATION_TEST_MARIADB_TLS").as_deref() == Ok("true"),
             process: None,
             _throwaway_ca: None,
         }
@@ -296,6 +300,10 @@ impl MariaDb {
             (
                 "ROTATION_TEST_MARIADB_PASSWORD".into(),
                 self.admin_password.clone(),
+            ),
+            (
+                "ROTATION_TEST_MARIADB_TLS".into(),
+                self.offers_tls.to_string(),
             ),
             (
                 "ROTATION_TEST_MARIADB_PRODUCT".into(),
@@ -324,16 +332,22 @@ impl MariaDb {
     }
 }
 
-fn bootstrap(client: &Path, socket: &Path, password: &str) -> Result<(), String> {
-    let sql = format!(
+fn bootstrap(build: &Build, socket: &Path, password: &str) -> Result<(), String> {
+    let mut sql = format!(
         "CREATE USER 'admin'@'%' IDENTIFIED BY '{password}'; GRANT ALL PRIVILEGES ON *.* TO 'admin'@'%' WITH GRANT OPTION; CREATE DATABASE IF NOT EXISTS appdb;"
     );
-    run_ok(
-        Command::new(client)
-            .arg("--no-defaults")
-            .arg("-uroot")
-            .arg(format!("--socket={}", socket.display()))
-            .args(["-e", &sql]),
-        "creating the admin user",
-    )
+    let mut client = Command::new(&build.client);
+    client
+        .arg("--no-defaults")
+        .arg("-uroot")
+        .arg(format!("--socket={}", socket.display()));
+    match build.product {
+        // As MySQL's root has: the right to pass any PROXY grant on.
+        Product::MySql => sql.push_str(" GRANT PROXY ON ''@'' TO 'admin'@'%' WITH GRANT OPTION;"),
+        // MariaDB 11.4+'s client wants TLS even on the socket unless told otherwise.
+        Product::MariaDb => {
+            client.arg("--skip-ssl");
+        }
+    }
+    run_ok(client.args(["-e", &sql]), "creating the admin user")
 }

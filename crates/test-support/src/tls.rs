@@ -53,15 +53,11 @@ impl TestCa {
         ];
         let mut ca = vec!["req", "-x509"];
         ca.extend(ec);
+        // A name of its own: a verifier that holds another run's CA of the same name would
+        // try that one and report a bad signature, not an unknown issuer.
+        let subject = format!("/CN=rotation-lambdas test CA {}", crate::unique(""));
         ca.extend([
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "3",
-            "-subj",
-            "/CN=rotation-lambdas test CA",
+            "-keyout", "ca.key", "-out", "ca.pem", "-days", "3", "-subj", &subject,
         ]);
         openssl(d, &ca)?;
         let mut csr = vec!["req"];

@@ -204,8 +204,8 @@ async fn no_password_reaches_the_general_log() {
             );
         }
     }
-    // Each new password logs in.
-    for (user, pw) in rotated.iter().zip(new_passwords) {
+    // Each user's last new password logs in.
+    for (user, pw) in rotated.iter().zip(new_passwords).skip(1).step_by(2) {
         login(db.port, user, pw)
             .await
             .unwrap_or_else(|e| panic!("{user} logs in with its new password: {e}"));

@@ -12,7 +12,7 @@ use rotation_core::Strategy::AlternatingUsers;
 use rotation_mysql::sql;
 use serde_json::json;
 use test_support::conformance::case::fails_at;
-use test_support::mariadb::MariaDb;
+use test_support::mariadb::{MariaDb, Product};
 use test_support::secrets::{Sm, rotate};
 use test_support::snapshot::mysql::{Snapshot, snapshot};
 use test_support::unique;
@@ -36,7 +36,11 @@ impl Shape {
     /// Create `user`@`host` with a password, run the DBA's `statements` as the admin, and store
     /// its secret with the admin in `masterarn`.
     async fn new(prefix: &str, host: &str, statements: &[&str]) -> Shape {
-        let db = db();
+        Shape::on(db(), prefix, host, statements).await
+    }
+
+    /// As [`Shape::new`], on a server of the test's own.
+    async fn on(db: MariaDb, prefix: &str, host: &str, statements: &[&str]) -> Shape {
         let sm = Sm::from_env();
         let user = unique(prefix);
         let password = unique("Pw-");
@@ -133,8 +137,24 @@ impl Shape {
     }
 }
 
+/// How a DBA gives `{account}` the default role `` `{p}_<role>` ``: MariaDB's `SET DEFAULT ROLE
+/// … FOR`, MySQL 8's `ALTER USER … DEFAULT ROLE`.
+fn set_default_role(role: &str) -> String {
+    match db().product {
+        Product::MariaDb => format!("SET DEFAULT ROLE `{{p}}_{role}` FOR {{account}}"),
+        Product::MySql => format!("ALTER USER {{account}} DEFAULT ROLE `{{p}}_{role}`"),
+    }
+}
+
+/// Whether a snapshot has a default role: MariaDB's `SET DEFAULT ROLE` grant line, or MySQL's
+/// `mysql.default_roles` rows.
+fn has_default_role(s: &Snapshot) -> bool {
+    !s.default_roles.is_empty() || s.grants.iter().any(|g| g.starts_with("SET DEFAULT ROLE"))
+}
+
 #[tokio::test]
 async fn privileges_only_through_a_default_role() {
+    let default = set_default_role("reader");
     let shape = Shape::new(
         "dr",
         "%",
@@ -143,16 +163,13 @@ async fn privileges_only_through_a_default_role() {
             "CREATE ROLE `{p}_reader`",
             "GRANT SELECT ON appdb.`{p}_t` TO `{p}_reader`",
             "GRANT `{p}_reader` TO {account}",
-            "SET DEFAULT ROLE `{p}_reader` FOR {account}",
+            &default,
         ],
     )
     .await;
     let original = shape.rotates_there_and_back().await;
     assert!(
-        original
-            .grants
-            .iter()
-            .any(|g| g.starts_with("SET DEFAULT ROLE")),
+        has_default_role(&original),
         "the shape has a default role: {original:?}"
     );
     // What the application sees: the table through the role, without SET ROLE.
@@ -164,6 +181,7 @@ async fn privileges_only_through_a_default_role() {
 
 #[tokio::test]
 async fn two_roles_one_of_them_default() {
+    let default = set_default_role("reader");
     let shape = Shape::new(
         "tr",
         "%",
@@ -174,7 +192,7 @@ async fn two_roles_one_of_them_default() {
             "GRANT INSERT, UPDATE ON appdb.* TO `{p}_writer`",
             "GRANT `{p}_reader` TO {account}",
             "GRANT `{p}_writer` TO {account} WITH ADMIN OPTION",
-            "SET DEFAULT ROLE `{p}_reader` FOR {account}",
+            &default,
         ],
     )
     .await;
@@ -183,7 +201,7 @@ async fn two_roles_one_of_them_default() {
         original
             .grants
             .iter()
-            .any(|g| g.contains("_writer` TO <account> WITH ADMIN OPTION")),
+            .any(|g| g.contains("_writer`") && g.ends_with("WITH ADMIN OPTION")),
         "{original:?}"
     );
 }
@@ -247,34 +265,112 @@ async fn routine_privileges() {
 
 #[tokio::test]
 async fn resource_limits_and_password_policy() {
-    // Limits high enough for the rotation's own sessions and queries.
-    let shape = Shape::new(
-        "lim",
-        "%",
-        &[
-            "GRANT SELECT ON appdb.* TO {account}",
-            "ALTER USER {account} WITH MAX_QUERIES_PER_HOUR 50000 MAX_UPDATES_PER_HOUR 4000 MAX_CONNECTIONS_PER_HOUR 3000 MAX_USER_CONNECTIONS 25 MAX_STATEMENT_TIME 30",
-            "ALTER USER {account} PASSWORD EXPIRE INTERVAL 90 DAY",
-        ],
-    )
-    .await;
+    // Limits high enough for the rotation's own sessions and queries. MariaDB has its
+    // statement time limit; MySQL 8 its password history and reuse, PASSWORD REQUIRE CURRENT,
+    // and the lock after failed logins.
+    let product = db().product;
+    let options = match product {
+        Product::MariaDb => "MAX_STATEMENT_TIME 30",
+        Product::MySql => "",
+    };
+    let limits = format!(
+        "ALTER USER {{account}} WITH MAX_QUERIES_PER_HOUR 50000 MAX_UPDATES_PER_HOUR 4000 MAX_CONNECTIONS_PER_HOUR 3000 MAX_USER_CONNECTIONS 25 {options}"
+    );
+    let mut statements = vec![
+        "GRANT SELECT ON appdb.* TO {account}",
+        &limits,
+        "ALTER USER {account} PASSWORD EXPIRE INTERVAL 90 DAY",
+    ];
+    if product == Product::MySql {
+        statements.push("ALTER USER {account} PASSWORD HISTORY 3 PASSWORD REUSE INTERVAL 10 DAY PASSWORD REQUIRE CURRENT");
+        statements.push("ALTER USER {account} FAILED_LOGIN_ATTEMPTS 40 PASSWORD_LOCK_TIME 2");
+    }
+    let shape = Shape::new("lim", "%", &statements).await;
     let original = shape.rotates_there_and_back().await;
-    for (column, value) in [
+    let lifetime = match product {
+        Product::MariaDb => "priv.password_lifetime",
+        Product::MySql => "password_lifetime",
+    };
+    let mut expected = vec![
         ("max_questions", "50000"),
         ("max_updates", "4000"),
         ("max_connections", "3000"),
         ("max_user_connections", "25"),
-        ("priv.password_lifetime", "90"),
-    ] {
+        (lifetime, "90"),
+    ];
+    if product == Product::MySql {
+        expected.extend([
+            ("password_reuse_history", "3"),
+            ("password_reuse_time", "10"),
+            ("password_require_current", "Y"),
+        ]);
+    }
+    for (column, value) in expected {
         assert_eq!(
             original.user_row.get(column).map(String::as_str),
             Some(value),
             "the shape has {column} {value}: {original:?}"
         );
     }
+    match product {
+        Product::MariaDb => assert!(
+            original.user_row["max_statement_time"].starts_with("30"),
+            "{original:?}"
+        ),
+        Product::MySql => assert!(
+            original.user_row["user_attributes"].contains("\"failed_login_attempts\": 40"),
+            "the lock options are in the snapshot: {original:?}"
+        ),
+    }
+}
+
+/// Global privileges beside database ones; on MySQL 8 dynamic privileges too, and (on a server
+/// started with `partial_revokes`) a partial revoke of a global privilege on one schema.
+#[tokio::test]
+async fn global_dynamic_privileges_and_partial_revokes() {
+    let product = db().product;
+    let (db, statements): (MariaDb, &[&str]) = match product {
+        Product::MariaDb => (
+            db(),
+            &[
+                "GRANT PROCESS, SELECT ON *.* TO {account}",
+                "GRANT INSERT ON appdb.* TO {account}",
+            ],
+        ),
+        Product::MySql => (
+            MariaDb::start_with(test_support::mariadb::Options {
+                args: &["--partial-revokes=ON"],
+                ..Default::default()
+            })
+            .expect("a MySQL with partial revokes"),
+            &[
+                "GRANT PROCESS, SELECT ON *.* TO {account}",
+                "GRANT BACKUP_ADMIN, XA_RECOVER_ADMIN ON *.* TO {account}",
+                "REVOKE SELECT ON mysql.* FROM {account}",
+            ],
+        ),
+    };
+    let shape = Shape::on(db, "gp", "%", statements).await;
+    let original = shape.rotates_there_and_back().await;
+    if product == Product::MySql {
+        for words in ["BACKUP_ADMIN", "REVOKE SELECT ON `mysql`.*"] {
+            assert!(
+                original.grants.iter().any(|g| g.contains(words)),
+                "the shape has {words}: {original:?}"
+            );
+        }
+        let closed = shape.current_query("SELECT COUNT(*) FROM mysql.user").await;
+        assert!(
+            closed.is_err(),
+            "the partial revoke holds for the copy: {closed:?}"
+        );
+    }
+    let open = shape
+        .current_query("SELECT COUNT(*) FROM information_schema.processlist")
+        .await;
     assert!(
-        original.user_row["max_statement_time"].starts_with("30"),
-        "{original:?}"
+        open.is_ok(),
+        "the global privilege holds for the copy: {open:?}"
     );
 }
 
@@ -334,18 +430,16 @@ async fn a_proxy_grant_is_copied_when_the_admin_may_pass_it_on() {
     let target = format!("{}_target", shape.user);
     let account = sql::account(&shape.user, "%", false);
     let admin_account = sql::account(&shape.db.admin_user, "%", false);
-    let mut c = connect(shape.db.port, &target, "Proxied-pw-1")
-        .await
-        .expect("proxied user");
-    for statement in [
-        format!("GRANT PROXY ON '{target}'@'%' TO {account}"),
-        format!("GRANT PROXY ON '{target}'@'%' TO {admin_account} WITH GRANT OPTION"),
-    ] {
-        c.query_drop(&statement)
-            .await
-            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    grant_proxy(&shape, &target, &account).await;
+    if shape.db.product == Product::MariaDb {
+        // MySQL's admin may pass every PROXY on, as MySQL's root may.
+        grant_proxy(
+            &shape,
+            &target,
+            &format!("{admin_account} WITH GRANT OPTION"),
+        )
+        .await;
     }
-    let _ = c.disconnect().await;
     let original = shape.rotates_there_and_back().await;
     assert!(
         original.grants.iter().any(|g| g.starts_with("GRANT PROXY")),
@@ -367,25 +461,35 @@ async fn a_grant_the_admin_may_not_pass_on_is_refused_and_leaves_no_alternate_us
     )
     .await;
     let target = format!("{}_target", shape.user);
-    let mut c = connect(shape.db.port, &target, "Proxied-pw-1")
+    grant_proxy(&shape, &target, &sql::account(&shape.user, "%", false)).await;
+    // The admin may pass on everything but PROXY (the test's admin may pass PROXY on, as
+    // MySQL's root may; MariaDB's ALL has no PROXY).
+    let weak = unique("weak");
+    create_user(
+        &shape.db,
+        &weak,
+        "%",
+        "Weak-admin-pw-1",
+        &["ALL ON *.*"],
+        true,
+    )
+    .await;
+    let mut value = shape
+        .sm
+        .value(&shape.arn, "AWSCURRENT", None)
         .await
-        .expect("proxied user");
-    c.query_drop(format!(
-        "GRANT PROXY ON '{target}'@'%' TO {}",
-        sql::account(&shape.user, "%", false)
-    ))
-    .await
-    .expect("a user may grant PROXY on itself");
-    let _ = c.disconnect().await;
+        .expect("secret");
+    let weak_admin = json!({"username": weak, "password": "Weak-admin-pw-1"});
+    value["masterarn"] = json!(shape.sm.create("rds!db-", &weak_admin).await);
+    let arn = shape.sm.create("mysql-shape-", &value).await;
 
     let r = rotator(&shape.sm, AlternatingUsers, &[]);
-    let (_, err) = fails_at(&r, &shape.sm, &shape.arn, "setSecret").await;
+    let (_, err) = fails_at(&r, &shape.sm, &arn, "setSecret").await;
     let msg = err.to_string();
     assert_eq!(err.kind(), "PermissionError", "{msg}");
     assert!(
         msg.contains(&format!(
-            "GRANT PROXY ON `{target}`@`%` TO '{}'@'%' WITH GRANT OPTION",
-            shape.db.admin_user
+            "GRANT PROXY ON `{target}`@`%` TO '{weak}'@'%' WITH GRANT OPTION"
         )),
         "names the statement that gives the admin the right: {msg}"
     );
@@ -400,6 +504,24 @@ async fn a_grant_the_admin_may_not_pass_on_is_refused_and_leaves_no_alternate_us
     )
     .await
     .expect("the original keeps working");
+}
+
+/// Give `to` PROXY on `target`@`%`: as the proxied user itself on MariaDB (a user may grant
+/// PROXY on itself there), as the admin on MySQL (whose admin may pass every PROXY on).
+async fn grant_proxy(shape: &Shape, target: &str, to: &str) {
+    let statement = format!("GRANT PROXY ON '{target}'@'%' TO {to}");
+    match shape.db.product {
+        Product::MariaDb => {
+            let mut c = connect(shape.db.port, target, "Proxied-pw-1")
+                .await
+                .expect("proxied user");
+            c.query_drop(&statement)
+                .await
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
+            let _ = c.disconnect().await;
+        }
+        Product::MySql => admin_exec(&shape.db, &[statement]).await,
+    }
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use rotation_core::protocol::Rotator;
 use rotation_mysql::{MySql, facts, sql};
 use serde_json::Value;
 use test_support::conformance::Adapter;
-use test_support::mariadb::MariaDb;
+use test_support::mariadb::{MariaDb, Product};
 use test_support::secrets::Sm;
 
 /// The shared MariaDB `cargo xtask test` started.
@@ -23,8 +23,6 @@ const CANARY: &str = "tweet";
 impl Adapter for MySqlAdapter {
     type Engine = MySql;
     const SINGLE_USER_KEEPS_OLD_PASSWORD: bool = false;
-    /// MariaDB 10.11, the only MySQL-family server here.
-    const NAME_LIMIT: Option<usize> = Some(80);
 
     fn new(flavour: &str) -> Self {
         // "mariadb" is the shared server of the run: MariaDB, or the MySQL or MariaDB build
@@ -132,14 +130,22 @@ impl Adapter for MySqlAdapter {
     /// its default reads the same as one never given), and its grants.
     async fn account_state(&self, user: &str) -> String {
         let mut c = admin(&self.db).await;
+        // MariaDB keeps the lock in mysql.global_priv's JSON, MySQL in a column of its own.
+        let locked = match self.db.product {
+            Product::MariaDb => {
+                "IF(JSON_VALUE(g.Priv, '$.account_locked') IN ('true', '1'), 'locked', 'open')) \
+                 FROM mysql.user u JOIN mysql.global_priv g ON g.User = u.User AND g.Host = u.Host"
+            }
+            Product::MySql => "IF(u.account_locked = 'Y', 'locked', 'open')) FROM mysql.user u",
+        };
         let row: Option<String> = c
             .exec_first(
-                "SELECT CONCAT_WS(' ', u.plugin, u.ssl_type, u.ssl_cipher, u.x509_issuer, \
-                 u.x509_subject, u.max_questions, u.max_updates, u.max_connections, \
-                 u.max_user_connections, u.password_expired, \
-                 IF(JSON_VALUE(g.Priv, '$.account_locked') IN ('true', '1'), 'locked', 'open')) \
-                 FROM mysql.user u JOIN mysql.global_priv g ON g.User = u.User AND g.Host = u.Host \
-                 WHERE u.User = ? AND u.Host = '%'",
+                format!(
+                    "SELECT CONCAT_WS(' ', u.plugin, u.ssl_type, u.ssl_cipher, u.x509_issuer, \
+                     u.x509_subject, u.max_questions, u.max_updates, u.max_connections, \
+                     u.max_user_connections, u.password_expired, {locked} \
+                     WHERE u.User = ? AND u.Host = '%'"
+                ),
                 (user,),
             )
             .await
@@ -150,13 +156,28 @@ impl Adapter for MySqlAdapter {
     }
 
     fn hostile_usernames(&self) -> Vec<String> {
-        [
-            "o'ne\"two`three\\x; DROP TABLE appdb.conformance_canary; --",
-            "q%_ żółw ß@localhost",
-            "'@'%' IDENTIFIED BY 'x",
-        ]
+        match self.db.product {
+            Product::MariaDb => [
+                "o'ne\"two`three\\x; DROP TABLE appdb.conformance_canary; --",
+                "q%_ żółw ß@localhost",
+                "'@'%' IDENTIFIED BY 'x",
+            ],
+            // MySQL holds 32 characters: a unique prefix of 11, these, and `_clone`.
+            Product::MySql => ["o'n\"`\\;DROP --", "q%_ żółw@lh", "'@'%' BY 'x"],
+        }
         .map(String::from)
         .to_vec()
+    }
+
+    fn name_limit(&self) -> Option<usize> {
+        Some(match self.db.product {
+            Product::MariaDb => 80,
+            Product::MySql => 32,
+        })
+    }
+
+    fn offers_tls(&self) -> bool {
+        self.db.offers_tls
     }
 }
 

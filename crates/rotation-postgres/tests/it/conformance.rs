@@ -73,7 +73,9 @@ impl Adapter for PostgresAdapter {
 
     const SINGLE_USER_KEEPS_OLD_PASSWORD: bool = false;
     /// `max_identifier_length`.
-    const NAME_LIMIT: Option<usize> = Some(63);
+    fn name_limit(&self) -> Option<usize> {
+        Some(63)
+    }
 
     fn new(flavour: &str) -> Self {
         assert_eq!(flavour, "postgres", "PostgreSQL has one flavour");

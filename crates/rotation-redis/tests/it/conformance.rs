@@ -34,7 +34,9 @@ impl Adapter for RedisAdapter {
     /// (`PREVIOUS_PASSWORD=keep`).
     const SINGLE_USER_KEEPS_OLD_PASSWORD: bool = true;
     /// ACL user names have no length limit.
-    const NAME_LIMIT: Option<usize> = None;
+    fn name_limit(&self) -> Option<usize> {
+        None
+    }
 
     fn new(flavour: &str) -> Self {
         let db = match flavour {

@@ -28,7 +28,9 @@ async fn state<A: Adapter>(a: &A, sm: &Sm, arn: &str, user: &str) -> State {
     let mut accounts = Vec::new();
     for u in [user.to_owned(), clone_of(user)] {
         // A name over the server's limit cannot exist (and cannot even be asked about).
-        let fits = A::NAME_LIMIT.is_none_or(|limit| u.chars().count() <= limit);
+        let fits = a
+            .name_limit()
+            .is_none_or(|limit| u.chars().count() <= limit);
         let account = match fits && a.user_exists(&u).await {
             true => Some(a.account_state(&u).await),
             false => None,
@@ -168,7 +170,11 @@ pub async fn preflight_healthy<A: Adapter>(a: &A, strategy: Strategy) {
     assert_eq!(names(&report), expected, "{report:#}");
     assert_check(&report, "rotation", Some(true), &["names this function"]);
     assert_check(&report, "pending", Some(true), &[]);
-    assert_check(&report, "login", Some(true), &[&c.user, "without TLS"]);
+    let transport = match a.offers_tls() {
+        true => "over TLS, the server's certificate verified",
+        false => "without TLS",
+    };
+    assert_check(&report, "login", Some(true), &[&c.user, transport]);
     assert!(
         check(&report, "login")["duration_ms"].is_u64(),
         "{report:#}"
@@ -244,8 +250,9 @@ pub async fn preflight_changes_nothing_when_the_password_is_wrong<A: Adapter>(
     .await;
 }
 
-/// `"ssl": true` against a server without TLS: the login check fails as a TLS failure, and
-/// nothing changes.
+/// `"ssl": true` against a server without TLS (or, where the server offers TLS, with only an
+/// unrelated CA trusted, so its certificate does not verify): the login check fails as a TLS
+/// failure, and nothing changes.
 pub async fn preflight_tls_failure<A: Adapter>(a: &A, strategy: Strategy) {
     let sm = Sm::from_env();
     let master = match names_admin::<A>(strategy) {
@@ -254,7 +261,13 @@ pub async fn preflight_tls_failure<A: Adapter>(a: &A, strategy: Strategy) {
     };
     let (arn, user, password) = configured(a, &sm, strategy, master.as_deref(), true).await;
     let before = state(a, &sm, &arn, &user).await;
-    let f = Function::spawn(&function_binary(A::function(strategy)), &sm.url, &[]);
+    let other_ca = crate::tls::TestCa::new().expect("an unrelated CA");
+    let other_ca = other_ca.ca_pem().display().to_string();
+    let env: &[(&str, &str)] = match a.offers_tls() {
+        true => &[("CA_BUNDLE", &other_ca)],
+        false => &[],
+    };
+    let f = Function::spawn(&function_binary(A::function(strategy)), &sm.url, env);
     let (report, output) = preflight(&f, &arn);
 
     assert_eq!(report["ok"], json!(false), "{report:#}");
@@ -361,7 +374,7 @@ pub async fn preflight_admin_without_rights<A: Adapter>(a: &A, strategy: Strateg
 /// Alternating users: a user name that fits the server but not with `_clone`. Where the engine
 /// has no limit, a long name passes.
 pub async fn preflight_name_too_long<A: Adapter>(a: &A, strategy: Strategy) {
-    let length = A::NAME_LIMIT.map_or(200, |limit| limit - 3);
+    let length = a.name_limit().map_or(200, |limit| limit - 3);
     let prefix = unique("pfn");
     let user = format!("{prefix}{}", "n".repeat(length - prefix.chars().count()));
     let password = unique("Pw-");
@@ -372,7 +385,7 @@ pub async fn preflight_name_too_long<A: Adapter>(a: &A, strategy: Strategy) {
     let (report, output) = preflight(&f, &c.arn);
 
     assert_check(&report, "login", Some(true), &[]);
-    match A::NAME_LIMIT {
+    match a.name_limit() {
         Some(limit) => {
             assert_eq!(report["ok"], json!(false), "{report:#}");
             assert_check(
