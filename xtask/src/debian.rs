@@ -56,14 +56,18 @@ pub const DEBIAN_SERVERS: &[DebianServer] = &[
     DebianServer {
         key: "postgres-17",
         label: "PostgreSQL 17.12",
-        packages: &["postgresql-17=17.12-0+deb13u1"],
+        // The client package holds psql and pg_isready, which the tests' servers use.
+        packages: &[
+            "postgresql-17=17.12-0+deb13u1",
+            "postgresql-client-17=17.12-0+deb13u1",
+        ],
         bin: "usr/lib/postgresql/17/bin",
         line: "17",
     },
     DebianServer {
         key: "postgres-18",
         label: "PostgreSQL 18.6",
-        packages: &["postgresql-18=18.6-3"],
+        packages: &["postgresql-18=18.6-3", "postgresql-client-18=18.6-3"],
         bin: "usr/lib/postgresql/18/bin",
         line: "18",
     },

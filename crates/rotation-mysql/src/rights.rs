@@ -325,6 +325,37 @@ pub fn missing(
     out
 }
 
+/// What a user's own `SHOW GRANTS` says about changing its own password on MySQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OwnPasswordRights {
+    /// `CREATE USER` (or `ALL PRIVILEGES`) on `*.*`: it may set its own password's hash, and
+    /// retain the current password.
+    pub create_user: bool,
+    /// `APPLICATION_PASSWORD_ADMIN`: it may retain its current password.
+    pub application_password_admin: bool,
+    /// It holds roles, whose privileges its `SHOW GRANTS` does not list.
+    pub roles: bool,
+}
+
+/// Read [`OwnPasswordRights`] from a user's `SHOW GRANTS` lines.
+pub fn own_password_rights(lines: &[String]) -> OwnPasswordRights {
+    let grants: Vec<Grant> = lines.iter().filter_map(|l| parse_grant(l)).collect();
+    let global = |name: &str| {
+        grants.iter().any(|g| {
+            !g.revoke
+                && g.object.as_deref() == Some("*.*")
+                && g.items
+                    .iter()
+                    .any(|i| i.name == name || i.name == "ALL PRIVILEGES" || i.name == "ALL")
+        })
+    };
+    OwnPasswordRights {
+        create_user: global("CREATE USER"),
+        application_password_admin: global("APPLICATION_PASSWORD_ADMIN"),
+        roles: holds_roles(lines),
+    }
+}
+
 /// Whether the admin holds roles, whose privileges its `SHOW GRANTS` does not list.
 pub fn holds_roles(admin_lines: &[String]) -> bool {
     admin_lines
@@ -336,6 +367,30 @@ pub fn holds_roles(admin_lines: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_password_rights_from_show_grants() {
+        let lines = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            own_password_rights(&lines(&["GRANT USAGE ON *.* TO `u`@`%`"])),
+            OwnPasswordRights::default()
+        );
+        let app = own_password_rights(&lines(&[
+            "GRANT USAGE ON *.* TO `u`@`%`",
+            "GRANT APPLICATION_PASSWORD_ADMIN,BACKUP_ADMIN ON *.* TO `u`@`%`",
+        ]));
+        assert!(
+            app.application_password_admin && !app.create_user,
+            "{app:?}"
+        );
+        let all = own_password_rights(&lines(&["GRANT ALL PRIVILEGES ON *.* TO `u`@`%`"]));
+        assert!(all.create_user && all.application_password_admin, "{all:?}");
+        // On one database only, CREATE USER is no global right.
+        let db = own_password_rights(&lines(&["GRANT ALL PRIVILEGES ON `appdb`.* TO `u`@`%`"]));
+        assert!(!db.create_user, "{db:?}");
+        let roles = own_password_rights(&lines(&["GRANT `reader`@`%` TO `u`@`%`"]));
+        assert!(roles.roles, "{roles:?}");
+    }
 
     fn lines(l: &[&str]) -> Vec<String> {
         l.iter().map(|s| (*s).to_owned()).collect()

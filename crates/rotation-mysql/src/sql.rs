@@ -399,6 +399,54 @@ pub fn own_password(change: &OwnChange<'_>, password: &NewPassword<'_>) -> Vec<P
     statements
 }
 
+/// For the preflight: how single-user setSecret changes the password of an account with
+/// `auth` and `rights` on the server of `version`, and why, in two sentences: what the server
+/// receives (the hash, or the password itself), and whether the old password keeps working
+/// until the next rotation or stops at setSecret.
+pub fn own_change_mode(
+    version: &str,
+    auth: &Auth,
+    rights: &crate::rights::OwnPasswordRights,
+    previous: rotation_core::config::PreviousPassword,
+) -> String {
+    use rotation_core::config::PreviousPassword;
+    let product = Product::of(version);
+    let plugin = match auth {
+        Auth::NativePassword => "mysql_native_password",
+        Auth::Plugin(p) => p.as_str(),
+        Auth::Unknown => "an authentication method the function cannot name",
+    };
+    let computable = matches!(auth, Auth::NativePassword)
+        || (product == Product::MySql && matches!(auth, Auth::Plugin(p) if p == CACHING_SHA2));
+    let through_roles = if rights.roles {
+        " (it holds roles, whose privileges are not counted here)"
+    } else {
+        ""
+    };
+    let sent = match (product, computable) {
+        (Product::MariaDb, true) => format!(
+            "The server receives the new password's {plugin} hash, never the password (SET PASSWORD)."
+        ),
+        (Product::MySql, true) if rights.create_user => format!(
+            "The server receives the new password's {plugin} hash, never the password: the user holds CREATE USER, which setting one's own hash needs."
+        ),
+        (Product::MySql, true) => format!(
+            "The server receives the new password itself (ALTER USER … IDENTIFIED BY, over the login's connection): MySQL lets a user set its own password's {plugin} hash only with CREATE USER, which the user lacks{through_roles}."
+        ),
+        (_, false) => format!(
+            "The server receives the new password itself: the function computes no hash for {plugin}."
+        ),
+    };
+    let kept = match product {
+        Product::MariaDb => format!("{} has no dual passwords: between setSecret and finishSecret new logins with the old password fail.", product.name()),
+        Product::MySql if !has_dual_passwords(version) => format!("MySQL {version} has no dual passwords (8.0.14 and later have): between setSecret and finishSecret new logins with the old password fail."),
+        Product::MySql if previous == PreviousPassword::Discard => "PREVIOUS_PASSWORD=discard: the old password stops working at setSecret, and new logins with it fail until finishSecret.".to_owned(),
+        Product::MySql if rights.create_user || rights.application_password_admin => "The old password stays valid beside the new one until the next rotation (RETAIN CURRENT PASSWORD): no login fails during a rotation.".to_owned(),
+        Product::MySql => format!("Between setSecret and finishSecret new logins with the old password fail: keeping it valid beside the new one (RETAIN CURRENT PASSWORD) needs APPLICATION_PASSWORD_ADMIN, which the user lacks{through_roles}; GRANT APPLICATION_PASSWORD_ADMIN ON *.* to the user to close that window."),
+    };
+    format!("{sent} {kept}")
+}
+
 /// Ways a server may print an account in `SHOW GRANTS`: backticks (MySQL 8, MariaDB), single
 /// quotes (MySQL 5.7) with either style of quote escaping, or double quotes (`ANSI_QUOTES` in
 /// the session's `sql_mode`; the function sets its own mode, this is a second line of defence).
@@ -1067,6 +1115,89 @@ mod tests {
                 text("ALTER USER CURRENT_USER() IDENTIFIED BY 'password' REPLACE 'old'"),
             ]
         );
+    }
+
+    #[test]
+    fn the_preflight_says_how_the_password_changes_and_why() {
+        use crate::rights::OwnPasswordRights;
+        use rotation_core::config::PreviousPassword::{Discard, Keep};
+        let sha2 = Auth::Plugin(CACHING_SHA2.into());
+        let none = OwnPasswordRights::default();
+        let app = OwnPasswordRights {
+            application_password_admin: true,
+            ..none
+        };
+        let create = OwnPasswordRights {
+            create_user: true,
+            ..none
+        };
+        let cases = [
+            (
+                "9.7.4",
+                &sha2,
+                none,
+                Keep,
+                &[
+                    "password itself",
+                    "CREATE USER",
+                    "GRANT APPLICATION_PASSWORD_ADMIN",
+                ][..],
+            ),
+            (
+                "9.7.4",
+                &sha2,
+                app,
+                Keep,
+                &["password itself", "stays valid", "no login fails"][..],
+            ),
+            (
+                "9.7.4",
+                &sha2,
+                create,
+                Keep,
+                &["hash, never the password", "stays valid"][..],
+            ),
+            (
+                "9.7.4",
+                &sha2,
+                create,
+                Discard,
+                &["hash", "PREVIOUS_PASSWORD=discard"][..],
+            ),
+            (
+                "8.0.13",
+                &Auth::NativePassword,
+                create,
+                Keep,
+                &["hash", "no dual passwords"][..],
+            ),
+            (
+                "11.8.9-MariaDB",
+                &Auth::NativePassword,
+                none,
+                Keep,
+                &[
+                    "hash, never the password (SET PASSWORD)",
+                    "MariaDB has no dual passwords",
+                ][..],
+            ),
+            (
+                "9.7.4",
+                &Auth::Plugin("authentication_ldap_simple".into()),
+                create,
+                Keep,
+                &["password itself", "no hash for authentication_ldap_simple"][..],
+            ),
+        ];
+        for (version, auth, rights, previous, words) in cases {
+            let said = own_change_mode(version, auth, &rights, previous);
+            for w in words {
+                assert!(
+                    said.contains(w),
+                    "{version} {auth:?} {rights:?}: {w:?} in {said}"
+                );
+            }
+        }
     }
 
     #[test]

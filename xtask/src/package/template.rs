@@ -49,6 +49,8 @@ trait FunctionText: Copy {
     fn role_id(self) -> String;
     /// Whether the template has the `usernameCharacterLimit` parameter.
     fn has_username_limit(self) -> bool;
+    /// Whether the template has the `previousPassword` parameter.
+    fn has_previous_password(self) -> bool;
     /// One sentence for the template, the function and the SAR listing.
     fn description(self) -> String;
 }
@@ -81,6 +83,13 @@ impl FunctionText for Function {
     /// which the `usernameCharacterLimit` parameter can override.
     fn has_username_limit(self) -> bool {
         self.engine == Engine::MySql && self.strategy == Strategy::AlternatingUsers
+    }
+
+    /// Redis keeps the previous password beside the new one, and so does MySQL single user
+    /// on 8.0.14+ (dual passwords); `previousPassword` can ask for a hard cut-over instead.
+    fn has_previous_password(self) -> bool {
+        self.engine == Engine::Redis
+            || (self.engine == Engine::MySql && self.strategy == Strategy::SingleUser)
     }
 
     /// One sentence for the template, the function and the SAR listing.
@@ -431,7 +440,7 @@ fn parameters(f: Function, artifacts: &Artifacts) -> Map<String, Value> {
             "Description": "Function memory in MB.",
         }),
     );
-    if f.engine == Engine::Redis {
+    if f.has_previous_password() {
         add(
             "previousPassword",
             json!({
@@ -439,8 +448,9 @@ fn parameters(f: Function, artifacts: &Artifacts) -> Map<String, Value> {
                 "Default": "keep",
                 "AllowedValues": ["keep", "discard"],
                 "Description": "keep: the previous password stays valid until the next \
-                    rotation, so clients holding it keep working; discard: only the new \
-                    password is valid after rotation.",
+                    rotation, so clients holding it keep working (MySQL: on 8.0.14+, for a \
+                    user with APPLICATION_PASSWORD_ADMIN or CREATE USER); discard: only the \
+                    new password is valid after rotation.",
             }),
         );
     }
@@ -640,7 +650,7 @@ fn environment(f: Function) -> Value {
         "LOG_LEVEL".into(),
         when(cond::LOG_LEVEL_VARIABLE, r("logLevel")),
     );
-    if f.engine == Engine::Redis {
+    if f.has_previous_password() {
         vars.insert("PREVIOUS_PASSWORD".into(), r("previousPassword"));
     }
     if f.has_username_limit() {
@@ -1159,7 +1169,7 @@ mod tests {
             if f.admin != AdminUse::Never {
                 expected.extend(set(&["masterSecretArn", "masterSecretKmsKeyArn"]));
             }
-            if f.engine == Engine::Redis {
+            if f.engine == Engine::Redis || f.name == "mysql-single-user" {
                 expected.insert("previousPassword".into());
                 env.insert("PREVIOUS_PASSWORD".into());
             }

@@ -117,3 +117,51 @@ async fn without_the_right_or_with_discard_the_old_password_stops_at_set_secret(
         }
     }
 }
+
+/// The preflight says which of the two a single user gets, and why: what the server receives
+/// and whether the old password stays valid.
+#[tokio::test]
+async fn the_preflight_says_whether_the_old_password_stays_valid() {
+    let db = db();
+    let sm = Sm::from_env();
+    type Case<'a> = (&'a [&'a str], &'a [&'a str]);
+    let cases: &[Case] = match db.product {
+        Product::MySql => &[
+            (
+                &[],
+                &["password itself", "GRANT APPLICATION_PASSWORD_ADMIN ON *.*"],
+            ),
+            (
+                &["APPLICATION_PASSWORD_ADMIN ON *.*"],
+                &["password itself", "stays valid", "no login fails"],
+            ),
+            (
+                &["CREATE USER ON *.*"],
+                &[
+                    "caching_sha2_password hash, never the password",
+                    "stays valid",
+                ],
+            ),
+        ],
+        Product::MariaDb => &[(&[], &["hash, never the password", "no dual passwords"])],
+    };
+    for (grants, words) in cases {
+        let (user, arn) = user_with(&db, &sm, grants).await;
+        sm.configure_rotation(&arn).await;
+        let r = rotator(&sm, SingleUser, &[]);
+        let report = r.preflight(&arn, test_support::lambda::FUNCTION_ARN).await;
+        let rights = report
+            .checks
+            .iter()
+            .find(|c| c.name == "rights")
+            .unwrap_or_else(|| panic!("a rights check: {report:#?}"));
+        assert_eq!(rights.ok, Some(true), "{grants:?}: {report:#?}");
+        for w in *words {
+            assert!(
+                rights.message.contains(w),
+                "{grants:?} ({user}): says {w:?}: {}",
+                rights.message
+            );
+        }
+    }
+}
