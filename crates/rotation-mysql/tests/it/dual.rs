@@ -107,7 +107,8 @@ async fn without_the_right_or_with_discard_the_old_password_stops_at_set_secret(
         Product::MySql => &["APPLICATION_PASSWORD_ADMIN ON *.*"],
         Product::MariaDb => &[],
     };
-    let cases: [(&[&str], &[(&str, &str)]); 2] = [(&[], &[]), (right, &discard)];
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+    let cases: [Case; 2] = [(&[], &[]), (right, &discard)];
     for (grants, vars) in cases {
         let (user, arn) = user_with(&db, &sm, grants).await;
         // Twice: the second rotation's change drops what the first kept, if anything.
