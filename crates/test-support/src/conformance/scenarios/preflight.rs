@@ -158,6 +158,16 @@ pub async fn preflight_healthy<A: Adapter>(a: &A, strategy: Strategy) {
 
     assert_eq!(report["ok"], json!(true), "{report:#}");
     assert_eq!(report["secret"], json!(c.arn), "{report:#}");
+    // Its metrics record counts it under a step of its own, `preflight`.
+    let printed = settled_output(&f, "\"_aws\"");
+    let records: Vec<Value> = printed
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l.get("_aws").is_some())
+        .collect();
+    assert_eq!(records.len(), 1, "one metrics record:\n{printed}");
+    crate::emf::check(&records[0]).unwrap_or_else(|e| panic!("{e}: {}", records[0]));
+    assert_eq!(records[0]["Step"], "preflight", "{}", records[0]);
     assert_eq!(report["strategy"], json!(strategy.as_str()), "{report:#}");
     let mut expected = vec!["rotation", "pending", "secret", "login", "admin-secret"];
     if uses_admin::<A>(strategy) {
