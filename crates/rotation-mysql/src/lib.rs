@@ -267,7 +267,7 @@ impl Engine for MySql {
                     info!(
                         user,
                         "the server refused the change for lack of a privilege; trying the next form: {}",
-                        form_of(&statement.sql)
+                        form_of(statement)
                     );
                 }
                 s.check_may_send(statement.plaintext)?;
@@ -278,7 +278,7 @@ impl Engine for MySql {
                     Err(e @ EngineError::Permission { .. }) => refused = Some(e),
                     other => {
                         if other.is_ok() {
-                            report_own_change(user, &auth, &statement.sql, statement.plaintext);
+                            report_own_change(user, &auth, statement);
                         }
                         return other;
                     }
@@ -332,28 +332,25 @@ fn new_password(text: &str) -> Result<sql::NewPassword<'_>, EngineError> {
 }
 
 /// What a password statement is, without its password or hash: for the log.
-fn form_of(statement: &str) -> &'static str {
-    match (
-        statement.contains(" AS "),
-        statement.contains("RETAIN CURRENT PASSWORD"),
-    ) {
-        (true, true) => "the hash, keeping the current password",
-        (true, false) => "the hash",
-        (false, true) => "the password as text, keeping the current password",
-        (false, false) => "the password as text",
+fn form_of(statement: &sql::PasswordStatement) -> &'static str {
+    match (statement.plaintext, statement.retains) {
+        (false, true) => "the hash, keeping the current password",
+        (false, false) => "the hash",
+        (true, true) => "the password as text, keeping the current password",
+        (true, false) => "the password as text",
     }
 }
 
 /// Say how the user's own change went: whether the old password stays valid, and whether
 /// the server received the password itself.
-fn report_own_change(user: &str, auth: &sql::Auth, statement: &str, plaintext: bool) {
-    if statement.contains("RETAIN CURRENT PASSWORD") {
+fn report_own_change(user: &str, auth: &sql::Auth, statement: &sql::PasswordStatement) {
+    if statement.retains {
         info!(
             user,
             "the old password stays valid beside the new one until the next rotation (RETAIN CURRENT PASSWORD)"
         );
     }
-    if plaintext {
+    if statement.plaintext {
         info!(user, auth = ?auth, "the server received the new password as text: a user may set a hash for itself only with the CREATE USER privilege, and the function computes a hash only for mysql_native_password and MySQL's caching_sha2_password");
     }
 }

@@ -226,6 +226,9 @@ pub struct PasswordStatement {
     /// Whether the server receives the password itself (it shows in the general log and
     /// `SHOW PROCESSLIST`), not only a hash.
     pub plaintext: bool,
+    /// Whether it keeps the current password valid beside the new one (`RETAIN CURRENT
+    /// PASSWORD`).
+    pub retains: bool,
 }
 
 /// A new password, and the salt of its `caching_sha2_password` hash (drawn once per step, so
@@ -285,6 +288,7 @@ pub fn identified(product: Product, auth: &Auth, password: &NewPassword<'_>) -> 
             sql,
             secret: hash,
             plaintext: false,
+            retains: false,
         };
     }
     let pw = literal(password.text, false);
@@ -301,6 +305,7 @@ pub fn identified(product: Product, auth: &Auth, password: &NewPassword<'_>) -> 
         sql,
         secret: pw,
         plaintext: true,
+        retains: false,
     }
 }
 
@@ -354,15 +359,17 @@ pub fn own_password(change: &OwnChange<'_>, password: &NewPassword<'_>) -> Vec<P
                 sql: format!("SET PASSWORD = {hash}"),
                 secret: hash,
                 plaintext: false,
+                retains: false,
             },
             _ => PasswordStatement {
                 sql: format!("SET PASSWORD = PASSWORD({pw})"),
                 secret: pw,
                 plaintext: true,
+                retains: false,
             },
         }];
     }
-    let retains: &[bool] = if change.retain {
+    let text_forms: &[bool] = if change.retain {
         &[true, false]
     } else {
         &[false]
@@ -382,10 +389,11 @@ pub fn own_password(change: &OwnChange<'_>, password: &NewPassword<'_>) -> Vec<P
             sql: format!("ALTER USER CURRENT_USER() IDENTIFIED WITH {plugin} AS {hash}{retain}"),
             secret: hash,
             plaintext: false,
+            retains: change.retain,
         });
     }
-    for retain in retains {
-        let retain = if *retain {
+    for &retains in text_forms {
+        let retain = if retains {
             " RETAIN CURRENT PASSWORD"
         } else {
             ""
@@ -394,6 +402,7 @@ pub fn own_password(change: &OwnChange<'_>, password: &NewPassword<'_>) -> Vec<P
             sql: format!("ALTER USER CURRENT_USER() IDENTIFIED BY {pw}{replace}{retain}"),
             secret: pw.clone(),
             plaintext: true,
+            retains,
         });
     }
     statements
@@ -1094,7 +1103,27 @@ mod tests {
             ]
         );
         // Dual passwords: each form retains the current password, and the last one, for an
-        // account without the right to, does not.
+        // account without the right to, does not; each statement says which it is.
+        let sha2_auth = Auth::Plugin("caching_sha2_password".into());
+        let dual = OwnChange {
+            product: MySql,
+            auth: &sha2_auth,
+            current: None,
+            retain: true,
+        };
+        let statements = own_password(&dual, &new_password("password"));
+        for s in &statements {
+            assert_eq!(
+                s.retains,
+                s.sql.ends_with("RETAIN CURRENT PASSWORD"),
+                "{}",
+                s.sql
+            );
+        }
+        assert_eq!(
+            statements.iter().map(|s| s.retains).collect::<Vec<_>>(),
+            [true, true, false]
+        );
         assert_eq!(
             sqls(
                 MySql,
